@@ -1,0 +1,124 @@
+"""``%devscode`` and ``%%devscode``: parse, call the core, display. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from devscode_nb._version import __version__
+
+HELP = """\
+%devscode — Devscode's notebook assistant
+
+  %%devscode [-m MODEL] [/command]   ask the model; the prompt is the cell body
+  %devscode ask PROMPT               ask in one line
+  %devscode fix                      ask the model to fix the last error
+  %devscode explain [CODE]           explain code (default: the previous cell)
+  %devscode accept [ID]              accept a suggestion (default: the latest)
+  %devscode reject [ID]              reject a suggestion (default: the latest)
+  %devscode models                   list the models in config.json and the default
+  %devscode telemetry status         every telemetry source, the decision and why
+  %devscode telemetry on|off         opt in / out (saved in ~/.devscode/config.json)
+  %devscode telemetry log            the last payloads, as sent or as they would be sent
+  %devscode help | version
+
+Telemetry is anonymous: suggestion outcomes, model and command names, token counts, OS and
+frontend names, pageviews. Never code, prompts, outputs, paths or names. Opt out with
+%devscode telemetry off, DO_NOT_TRACK=1, c.DevscodeTelemetry.enabled = False, or
+"allowAnonymousTelemetry": false in ~/.devscode/config.json."""
+
+
+class UsageError(Exception):
+    """A one-line message about how the magic was called."""
+
+
+@magics_class
+class DevscodeMagics(Magics):
+    """The ``%devscode`` magics; configurable as ``c.DevscodeMagics.*``."""
+
+    def __init__(self, shell: Any, session: Any, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.session = session
+        self._subcommands: dict[str, Callable[[list[str]], None]] = {
+            "telemetry": self._telemetry,
+            "help": lambda _args: self._help(),
+            "version": lambda _args: self._version(),
+        }
+
+    def add_subcommand(self, name: str, handler: Callable[[list[str]], None]) -> None:
+        """Let a layer on top (the assistant) add its own subcommands."""
+        self._subcommands[name] = handler
+
+    @line_cell_magic
+    def devscode(self, line: str, cell: str | None = None) -> None:
+        """Devscode's assistant and telemetry controls. See ``%devscode help``."""
+        try:
+            if cell is not None:
+                handler = self._subcommands.get("%%")
+                if handler is None:
+                    raise UsageError("The assistant is not available in this session.")
+                handler([line, cell])
+                return
+            words = shlex.split(line)
+            if not words:
+                self._help()
+                return
+            handler = self._subcommands.get(words[0])
+            if handler is None:
+                raise UsageError(f"Unknown subcommand {words[0]!r}: see %devscode help.")
+            handler(words[1:])
+        except UsageError as err:
+            print(f"devscode: {err}")
+        except ValueError as err:  # shlex: unbalanced quotes
+            print(f"devscode: could not read the command line ({err}).")
+
+    def _view(self, name: str) -> None:
+        self.session.telemetry.record("$pageview", {"$current_url": f"devscode-nb://{name}"})
+
+    def _help(self) -> None:
+        print(HELP)
+        self._view("help")
+
+    def _version(self) -> None:
+        import IPython
+
+        print(f"devscode_nb {__version__} (IPython {IPython.__version__})")
+        self._view("version")
+
+    def _telemetry(self, args: list[str]) -> None:
+        action = args[0] if args else "status"
+        telemetry = self.session.telemetry
+        if action == "status":
+            print(telemetry.status_text())
+            self._view("status")
+        elif action == "off":
+            error = telemetry.opt_out()
+            if error:
+                print(f"Telemetry is off in this kernel, but it could not be saved: {error}")
+            else:
+                print(f"Telemetry is off. Saved in {telemetry.config_path}.")
+        elif action == "on":
+            error = telemetry.opt_in()
+            decision = telemetry.refresh()
+            if error:
+                print(f"Could not save the opt-in: {error}")
+            elif decision.enabled:
+                where = decision.destination
+                print(f"Telemetry is on ({where}). Saved in {telemetry.config_path}.")
+            else:
+                print(f"Saved, but telemetry stays off: {decision.reason}.")
+        elif action == "log":
+            telemetry.flush(timeout=2.0)
+            entries = telemetry.log.recent()
+            if not entries:
+                print("No telemetry payloads recorded yet.")
+            for entry in entries:
+                print(f"# {entry['disposition']}")
+                print(json.dumps(entry["payload"], indent=2, sort_keys=True))
+            self._view("log")
+        else:
+            raise UsageError(f"Unknown telemetry action {action!r}: use status, on, off or log.")
