@@ -261,8 +261,10 @@ def set_top_level_value(text: str, key: str, value: Any) -> str:
     indent = body[line_start : last.key_start]
     indent = indent if not indent.strip() else "  "
     after = _skip_ws(clean, last.value_end)
-    if clean[after] == ",":  # a trailing comma already separates: add after it
-        return bom + body[: after + 1] + f"\n{indent}{entry}," + body[after + 1 :]
+    if clean[after] == ",":  # a trailing comma already separates: add after it (and its comment)
+        eol = body.find("\n", after)
+        at = eol if eol != -1 and not clean[after + 1 : eol].strip() else after + 1
+        return bom + body[:at] + f"\n{indent}{entry}," + body[at:]
     if "\n" not in body[open_brace:close_brace]:
         return bom + body[: last.value_end] + ", " + entry + body[last.value_end :]
     eol = body.find("\n", last.value_end)

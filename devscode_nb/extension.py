@@ -53,8 +53,7 @@ class Session:
         self._notice_done = False
         self.assistant: Any = None  # set by the assistant layer when it is loaded
 
-        shell.configurables.append(self.settings)
-        shell.configurables.append(self.magics)
+        shell.configurables.append(self.settings)  # Magics add themselves on creation
         shell.register_magics(self.magics)
         shell.events.register("pre_run_cell", self.pre_run_cell)
         shell.events.register("post_run_cell", self.post_run_cell)
@@ -74,9 +73,9 @@ class Session:
             for name in names:
                 manager.magics[kind].pop(name, None)
         manager.registry.pop(type(self.magics).__name__, None)
-        for configurable in (self.settings, self.magics):
-            with contextlib.suppress(ValueError):
-                shell.configurables.remove(configurable)
+        shell.configurables[:] = [
+            c for c in shell.configurables if c is not self.settings and c is not self.magics
+        ]
         if self.assistant is not None:
             with contextlib.suppress(Exception):
                 self.assistant.close()

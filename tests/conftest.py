@@ -1,0 +1,104 @@
+"""Shared fixtures: an isolated home for every test, real shells, a real capture server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from capture_server import CaptureServer  # noqa: E402
+
+# Variables that would change what the extension decides; every test starts without them.
+_CLEARED = (
+    "CI", "GITHUB_ACTIONS", "DO_NOT_TRACK", "DEVSCODE_TELEMETRY", "DEVSCODE_TELEMETRY_DEBUG",
+    "DEVSCODE_GLOBAL_DIR", "DEVSCODE_NB_HEADLESS", "PAPERMILL_EXECUTION", "VSCODE_PID",
+    "VSCODE_CWD", "TERM_PROGRAM", "PYCHARM_HOSTED", "COLAB_RELEASE_TAG", "JPY_SESSION_NAME",
+    "JPY_PARENT_PID", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh HOME (hence ~/.devscode) per test; the real one is never touched."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    import devscode_nb.events as events
+
+    monkeypatch.setattr(events, "_PERSONAL", None)
+    return home
+
+
+@pytest.fixture
+def global_dir(isolated_home: Path) -> Path:
+    return isolated_home / ".devscode"
+
+
+@pytest.fixture
+def capture() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server
+
+
+ShellFactory = Callable[..., InteractiveShell]
+
+
+@pytest.fixture
+def make_shell() -> Iterator[ShellFactory]:
+    """Real InteractiveShells with the given traitlets config (as ipython_config.py would set)."""
+    shells: list[InteractiveShell] = []
+
+    def factory(load: bool = True, **sections: dict[str, Any]) -> InteractiveShell:
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"
+        config.DevscodeTelemetry.flush_interval = 0.05
+        for section, values in sections.items():
+            for key, value in values.items():
+                config[section][key] = value
+        InteractiveShell.clear_instance()
+        shell = InteractiveShell.instance(config=config)
+        shells.append(shell)
+        if load:
+            shell.run_line_magic("load_ext", "devscode_nb")
+        return shell
+
+    yield factory
+    for shell in shells:
+        shell.run_line_magic("unload_ext", "devscode_nb")
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def sending_shell(make_shell: ShellFactory, capture: CaptureServer) -> InteractiveShell:
+    """A shell whose telemetry is on and sends to the loopback capture server."""
+    return make_shell(DevscodeTelemetry={"api_key": "phc_test", "host": capture.url})
+
+
+def telemetry_of(shell: InteractiveShell) -> Any:
+    from devscode_nb.extension import session_for
+
+    session = session_for(shell)
+    assert session is not None, "the extension is not loaded in this shell"
+    return session.telemetry
+
+
+def write_config(global_dir: Path, text: str) -> Path:
+    global_dir.mkdir(parents=True, exist_ok=True)
+    path = global_dir / "config.json"
+    path.write_text(text)
+    return path
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without the variables that steer telemetry."""
+    return {k: v for k, v in os.environ.items() if k not in _CLEARED}
