@@ -1,0 +1,199 @@
+"""Anthropic's Messages API: ``POST <base>/messages`` with ``x-api-key`` and a version header.
+
+Streaming events: ``message_start`` (``message.usage.input_tokens``), ``content_block_delta``
+(``text_delta``), ``message_delta`` (``usage.output_tokens``, cumulative), ``message_stop``;
+``ping`` is ignored and ``error`` events become ``ProviderError(kind="http")``. A stream that ends
+before ``message_stop`` is a dropped stream → ``ProviderError(kind="protocol")`` with the
+partial text.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from .base import Answer, Callback, ModelConfig, ProviderError, make_usage
+from .http import Progress, Response, Target, exchange, parse_json
+from .models import base_url, require_key
+
+API_VERSION = "2023-06-01"
+#: ``max_tokens`` is required by the API; used when ``completionOptions.maxTokens`` is not set.
+DEFAULT_MAX_TOKENS = 4096
+
+#: Error types in error events → the HTTP status the same error has as a response.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def build_body(model: ModelConfig, messages: list[dict[str, str]], stream: bool) -> dict[str, Any]:
+    """The request body: system messages move to the top-level ``system`` field."""
+    system = [model.system_message] if model.system_message else []
+    system += [m["content"] for m in messages if m["role"] == "system"]
+    opts = model.completion_options
+    body: dict[str, Any] = {
+        "model": model.model,
+        "max_tokens": opts.get("maxTokens") or DEFAULT_MAX_TOKENS,
+        "messages": [
+            {"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"
+        ],
+        "stream": stream,
+    }
+    if system:
+        body["system"] = "\n\n".join(system)
+    for src, dst in (("temperature", "temperature"), ("topP", "top_p"), ("topK", "top_k")):
+        if opts.get(src) is not None:
+            body[dst] = opts[src]
+    stop = opts.get("stop")
+    if stop:
+        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    return body
+
+
+def chat(
+    model: ModelConfig,
+    messages: list[dict[str, str]],
+    *,
+    on_text: Callback | None = None,
+    stream: bool = True,
+    timeout: float = 60.0,
+) -> Answer:
+    """Ask Anthropic's Messages API; see :func:`devscode_nb.providers.chat`."""
+    base = base_url(model)
+    key = require_key(model)
+    headers = {"anthropic-version": API_VERSION}
+    if key:
+        headers["x-api-key"] = key
+    body = build_body(model, messages, stream)
+    started = time.monotonic()
+    progress = Progress(on_text, started)
+    target = Target(model, base, "/messages", timeout)
+
+    def handle(resp: Response) -> Answer:
+        streamed = resp.content_type == "text/event-stream"
+        if streamed:
+            prompt, generated = _read_stream(target, resp, progress)
+        else:
+            prompt, generated = _read_json(target, resp, progress)
+        return Answer(
+            text=progress.text,
+            usage=make_usage(prompt, generated, messages, progress.text),
+            latency_s=time.monotonic() - started,
+            http_status=resp.status,
+            model=model.model,
+            provider=model.provider,
+            stream=streamed,
+            first_text_s=progress.first_text_s,
+        )
+
+    return exchange(target, headers, body, progress, handle)
+
+
+def _input_tokens(usage: dict[str, Any]) -> int | None:
+    """All prompt tokens, counting cache writes and reads (billed separately, still input)."""
+    total = usage.get("input_tokens")
+    if not isinstance(total, int):
+        return None
+    for extra in ("cache_creation_input_tokens", "cache_read_input_tokens"):
+        value = usage.get(extra)
+        if isinstance(value, int):
+            total += value
+    return total
+
+
+def _read_stream(
+    target: Target, resp: Response, progress: Progress
+) -> tuple[int | None, int | None]:
+    prompt: int | None = None
+    generated: int | None = None
+    complete = False
+    for event, data in resp.events():
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            raise _bad(target, progress, "an event that is not JSON") from None
+        if not isinstance(obj, dict):
+            raise _bad(target, progress, "an event that is not an object")
+        kind = obj.get("type") or event
+        if kind == "message_start":
+            usage = (obj.get("message") or {}).get("usage") or {}
+            prompt = _input_tokens(usage)
+        elif kind == "content_block_delta":
+            delta = obj.get("delta") or {}
+            if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                progress.add(delta["text"])
+        elif kind == "message_delta":
+            usage = obj.get("usage") or {}
+            if isinstance(usage.get("output_tokens"), int):
+                generated = usage["output_tokens"]
+            prompt = _input_tokens(usage) or prompt
+        elif kind == "message_stop":
+            complete = True
+            break
+        elif kind == "error":
+            raise _error_event(target, progress, obj)
+    if not complete:
+        raise target.error(
+            "protocol",
+            f"The stream from {target.shown} ended before message_stop "
+            f"(after {len(progress.text)} characters): try again",
+            http_status=resp.status,
+            partial_text=progress.text,
+            latency_s=time.monotonic() - progress.started,
+        )
+    return prompt, generated
+
+
+def _read_json(
+    target: Target, resp: Response, progress: Progress
+) -> tuple[int | None, int | None]:
+    data = parse_json(target, resp.read_body())
+    if not isinstance(data, dict):
+        raise _bad(target, progress, "JSON that is not an object")
+    if data.get("type") == "error":
+        raise _error_event(target, progress, data)
+    content = data.get("content")
+    if not isinstance(content, list):
+        raise _bad(target, progress, "no content")
+    progress.add(
+        "".join(
+            b["text"]
+            for b in content
+            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+        )
+    )
+    raw_usage = data.get("usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+    out = usage.get("output_tokens")
+    return _input_tokens(usage), out if isinstance(out, int) else None
+
+
+def _bad(target: Target, progress: Progress, what: str) -> ProviderError:
+    return target.error(
+        "protocol",
+        f"{target.shown} sent {what}: is apiBase pointing at Anthropic's Messages API?",
+        partial_text=progress.text,
+        latency_s=time.monotonic() - progress.started,
+    )
+
+
+def _error_event(target: Target, progress: Progress, obj: dict[str, Any]) -> ProviderError:
+    error = obj.get("error") or {}
+    etype = error.get("type", "error") if isinstance(error, dict) else "error"
+    message = error.get("message", etype) if isinstance(error, dict) else str(error)
+    return target.error(
+        "http",
+        f"anthropic at {target.shown} reported {etype}: {message} — try again later",
+        http_status=_ERROR_STATUS.get(etype),
+        server_message=str(message),
+        partial_text=progress.text,
+        latency_s=time.monotonic() - progress.started,
+    )

@@ -1,0 +1,206 @@
+"""The OpenAI chat completions protocol, spoken by OpenAI and by nearly every other server.
+
+``POST <base>/chat/completions`` with ``Authorization: Bearer <key>``. When streaming we ask for
+``stream_options.include_usage`` so the last chunk (empty ``choices``) carries the token counts;
+servers that reject the field (HTTP 400/422 naming it) are asked once more without it, and
+servers that send no usage get an estimate.
+
+A stream counts as complete at ``data: [DONE]`` or after a choice with a ``finish_reason``; one
+that ends before either is a dropped stream → ``ProviderError(kind="protocol")`` with the partial
+text (it is not returned as an answer, so no half suggestion is offered as if it were whole).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from .base import Answer, Callback, ModelConfig, ProviderError, make_usage
+from .http import Progress, Response, Target, exchange, parse_json
+from .models import DEFAULT_BASES, LOCAL_PROVIDERS, base_url, require_key
+
+#: Continue's camelCase ``completionOptions`` → request fields.
+_OPTIONS = {
+    "temperature": "temperature",
+    "topP": "top_p",
+    "stop": "stop",
+    "presencePenalty": "presence_penalty",
+    "frequencyPenalty": "frequency_penalty",
+    "seed": "seed",
+}
+
+
+def build_body(model: ModelConfig, messages: list[dict[str, str]], stream: bool) -> dict[str, Any]:
+    """The JSON request body (the system message first, completion options mapped)."""
+    msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
+    if model.system_message and not any(m["role"] == "system" for m in msgs):
+        msgs.insert(0, {"role": "system", "content": model.system_message})
+    body: dict[str, Any] = {"model": model.model, "messages": msgs, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    opts = model.completion_options
+    for src, dst in _OPTIONS.items():
+        if opts.get(src) is not None:
+            body[dst] = opts[src]
+    if opts.get("maxTokens") is not None:
+        # OpenAI's own newer models accept only max_completion_tokens; others know max_tokens.
+        hosted_openai = model.provider == "openai" and model.api_base in (
+            None,
+            DEFAULT_BASES["openai"],
+        )
+        body["max_completion_tokens" if hosted_openai else "max_tokens"] = opts["maxTokens"]
+    if opts.get("topK") is not None and model.provider in LOCAL_PROVIDERS:
+        body["top_k"] = opts["topK"]
+    return body
+
+
+def chat(
+    model: ModelConfig,
+    messages: list[dict[str, str]],
+    *,
+    on_text: Callback | None = None,
+    stream: bool = True,
+    timeout: float = 60.0,
+) -> Answer:
+    """Ask an OpenAI-compatible server; see :func:`devscode_nb.providers.chat`."""
+    base = base_url(model)
+    key = require_key(model)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = build_body(model, messages, stream)
+    try:
+        return _request(model, base, headers, body, messages, on_text, timeout)
+    except ProviderError as exc:
+        if (
+            stream
+            and exc.kind == "http"
+            and exc.http_status in (400, 422)
+            and "stream_options" in (exc.server_message or "")
+        ):
+            body.pop("stream_options", None)
+            return _request(model, base, headers, body, messages, on_text, timeout)
+        raise
+
+
+def _request(
+    model: ModelConfig,
+    base: str,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    messages: list[dict[str, str]],
+    on_text: Callback | None,
+    timeout: float,
+) -> Answer:
+    started = time.monotonic()
+    progress = Progress(on_text, started)
+    target = Target(model, base, "/chat/completions", timeout)
+
+    def handle(resp: Response) -> Answer:
+        streamed = resp.content_type == "text/event-stream"
+        if streamed:
+            prompt, generated = _read_stream(target, resp, progress)
+        else:  # asked not to stream, or a server that ignored ``stream: true``
+            prompt, generated = _read_json(target, resp, progress)
+        return Answer(
+            text=progress.text,
+            usage=make_usage(prompt, generated, messages, progress.text),
+            latency_s=time.monotonic() - started,
+            http_status=resp.status,
+            model=model.model,
+            provider=model.provider,
+            stream=streamed,
+            first_text_s=progress.first_text_s,
+        )
+
+    return exchange(target, headers, body, progress, handle)
+
+
+def _read_stream(
+    target: Target, resp: Response, progress: Progress
+) -> tuple[int | None, int | None]:
+    prompt: int | None = None
+    generated: int | None = None
+    complete = False
+    for _event, data in resp.events():
+        if data.strip() == "[DONE]":
+            complete = True
+            break
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise _bad(target, progress, "a stream chunk that is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise _bad(target, progress, "a stream chunk that is not an object")
+        if chunk.get("error"):
+            raise _in_band_error(target, progress, chunk)
+        usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")
+        if isinstance(usage, dict):
+            prompt = _int(usage.get("prompt_tokens"), prompt)
+            generated = _int(usage.get("completion_tokens"), generated)
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            content = (choice.get("delta") or {}).get("content")
+            if isinstance(content, str):
+                progress.add(content)
+            if choice.get("finish_reason"):
+                complete = True
+    if not complete:
+        raise target.error(
+            "protocol",
+            f"The stream from {target.shown} ended before the answer was complete "
+            f"(after {len(progress.text)} characters): try again",
+            http_status=resp.status,
+            partial_text=progress.text,
+            latency_s=time.monotonic() - progress.started,
+        )
+    return prompt, generated
+
+
+def _read_json(
+    target: Target, resp: Response, progress: Progress
+) -> tuple[int | None, int | None]:
+    data = parse_json(target, resp.read_body())
+    if not isinstance(data, dict):
+        raise _bad(target, progress, "JSON that is not an object")
+    if data.get("error"):
+        raise _in_band_error(target, progress, data)
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise _bad(target, progress, "no choices")
+    message = choices[0].get("message") or {}
+    content = message.get("content") if isinstance(message, dict) else None
+    progress.add(content if isinstance(content, str) else "")
+    raw_usage = data.get("usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+    return _int(usage.get("prompt_tokens"), None), _int(usage.get("completion_tokens"), None)
+
+
+def _int(value: Any, fallback: int | None) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else fallback
+
+
+def _bad(target: Target, progress: Progress, what: str) -> ProviderError:
+    return target.error(
+        "protocol",
+        f"{target.shown} sent {what}: is apiBase pointing at an OpenAI-compatible API?",
+        partial_text=progress.text,
+        latency_s=time.monotonic() - progress.started,
+    )
+
+
+def _in_band_error(target: Target, progress: Progress, data: dict[str, Any]) -> ProviderError:
+    """An error object inside a 200 answer (OpenRouter and others do this mid-stream)."""
+    error = data.get("error")
+    message = error.get("message") if isinstance(error, dict) else error
+    code = error.get("code") if isinstance(error, dict) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else None
+    return target.error(
+        "http",
+        f"{target.model.provider} at {target.shown} reported an error: {message} — try again "
+        "or check the model",
+        http_status=status,
+        server_message=str(message),
+        partial_text=progress.text,
+        latency_s=time.monotonic() - progress.started,
+    )
