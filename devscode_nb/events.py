@@ -113,7 +113,27 @@ def sanitize_name(value: Any) -> str | None:
 # --- The schema ---------------------------------------------------------------------------------
 
 _ID = pattern(r"[0-9a-f]{8,32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_PROVIDER = pattern(r"[a-z0-9][a-z0-9._-]{0,39}")
+# Provider names are an enum: a custom provider string could carry anything.
+PROVIDERS = (
+    "anthropic",
+    "cerebras",
+    "deepinfra",
+    "deepseek",
+    "fireworks",
+    "gemini",
+    "groq",
+    "llamacpp",
+    "lmstudio",
+    "mistral",
+    "ollama",
+    "openai",
+    "openrouter",
+    "together",
+    "vllm",
+    "xai",
+    "other",
+)
+_PROVIDER = enum(*PROVIDERS)
 _VERSION = pattern(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,39}")
 
 VIEWS = ("banner", "suggestion", "status", "help", "log", "models", "version")

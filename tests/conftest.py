@@ -14,14 +14,27 @@ from traitlets.config import Config
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from capture_server import CaptureServer  # noqa: E402
+from capture_server import CaptureServer
 
 # Variables that would change what the extension decides; every test starts without them.
 _CLEARED = (
-    "CI", "GITHUB_ACTIONS", "DO_NOT_TRACK", "DEVSCODE_TELEMETRY", "DEVSCODE_TELEMETRY_DEBUG",
-    "DEVSCODE_GLOBAL_DIR", "DEVSCODE_NB_HEADLESS", "PAPERMILL_EXECUTION", "VSCODE_PID",
-    "VSCODE_CWD", "TERM_PROGRAM", "PYCHARM_HOSTED", "COLAB_RELEASE_TAG", "JPY_SESSION_NAME",
-    "JPY_PARENT_PID", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+    "CI",
+    "GITHUB_ACTIONS",
+    "DO_NOT_TRACK",
+    "DEVSCODE_TELEMETRY",
+    "DEVSCODE_TELEMETRY_DEBUG",
+    "DEVSCODE_GLOBAL_DIR",
+    "DEVSCODE_NB_HEADLESS",
+    "PAPERMILL_EXECUTION",
+    "VSCODE_PID",
+    "VSCODE_CWD",
+    "TERM_PROGRAM",
+    "PYCHARM_HOSTED",
+    "COLAB_RELEASE_TAG",
+    "JPY_SESSION_NAME",
+    "JPY_PARENT_PID",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
 )
 
 

@@ -64,20 +64,32 @@ def test_changing_the_value_keeps_every_other_byte(value):
 def test_a_missing_key_is_inserted_and_nothing_else_moves():
     text = '{\n    "models": [],  // none yet\n    "theme": "dark"\n}\n'
     edited = set_top_level_value(text, KEY, False)
-    assert edited == '{\n    "models": [],  // none yet\n    "theme": "dark",\n    "allowAnonymousTelemetry": false\n}\n'
+    assert (
+        edited
+        == '{\n    "models": [],  // none yet\n    "theme": "dark",\n'
+        '    "allowAnonymousTelemetry": false\n}\n'
+    )
 
 
 def test_insertion_after_a_trailing_comma_and_a_same_line_comment():
     text = '{\n  "a": 1, // one\n}\n'
-    assert set_top_level_value(text, KEY, False) == '{\n  "a": 1, // one\n  "allowAnonymousTelemetry": false,\n}\n'
+    assert (
+        set_top_level_value(text, KEY, False)
+        == '{\n  "a": 1, // one\n  "allowAnonymousTelemetry": false,\n}\n'
+    )
     text = '{\n  "a": 1 // one\n}\n'
-    assert set_top_level_value(text, KEY, False) == '{\n  "a": 1, // one\n  "allowAnonymousTelemetry": false\n}\n'
+    assert (
+        set_top_level_value(text, KEY, False)
+        == '{\n  "a": 1, // one\n  "allowAnonymousTelemetry": false\n}\n'
+    )
 
 
 def test_nested_keys_of_the_same_name_are_not_touched():
     text = '{"inner": {"allowAnonymousTelemetry": true}, "allowAnonymousTelemetry": true}'
     edited = set_top_level_value(text, KEY, False)
-    assert edited == '{"inner": {"allowAnonymousTelemetry": true}, "allowAnonymousTelemetry": false}'
+    assert (
+        edited == '{"inner": {"allowAnonymousTelemetry": true}, "allowAnonymousTelemetry": false}'
+    )
 
 
 @pytest.mark.parametrize("text", ["", "   \n", "{}", "{ /* only a comment */ }"])

@@ -20,15 +20,20 @@ def decision(
     **kwargs,
 ) -> Decision:
     reading = ConfigRead(
-        Path("/x/config.json"), config is not None or config_error is not None,
-        data=config or {}, error=config_error,
+        Path("/x/config.json"),
+        config is not None or config_error is not None,
+        data=config or {},
+        error=config_error,
     )
     defaults = dict(
-        notice=Notice(1, shown_this_session=True), api_key="phc_x", host="http://h",
+        notice=Notice(1, shown_this_session=True),
+        api_key="phc_x",
+        host="http://h",
     )
     defaults.update(kwargs)
-    return decide(Inputs(env=env or {}, enabled=enabled, enabled_origin="test", config=reading,
-                         **defaults))
+    return decide(
+        Inputs(env=env or {}, enabled=enabled, enabled_origin="test", config=reading, **defaults)
+    )
 
 
 def test_with_no_source_saying_off_events_are_sent():
@@ -55,7 +60,9 @@ def test_devscode_telemetry_off_values(value):
 
 
 def test_a_truthy_devscode_telemetry_does_not_beat_an_opt_out_elsewhere():
-    assert not decision(env={"DEVSCODE_TELEMETRY": "1"}, config={"allowAnonymousTelemetry": False}).enabled
+    assert not decision(
+        env={"DEVSCODE_TELEMETRY": "1"}, config={"allowAnonymousTelemetry": False}
+    ).enabled
     assert not decision(env={"DEVSCODE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}).enabled
     assert not decision(env={"DEVSCODE_TELEMETRY": "1"}, enabled=False).enabled
 
@@ -80,13 +87,18 @@ def test_an_unusable_config_json_counts_as_off_and_says_why():
 
 
 def test_the_first_off_source_is_the_reason_and_every_source_is_listed():
-    result = decision(env={"DO_NOT_TRACK": "1"}, enabled=False, config={"allowAnonymousTelemetry": False})
+    result = decision(
+        env={"DO_NOT_TRACK": "1"}, enabled=False, config={"allowAnonymousTelemetry": False}
+    )
     assert "DO_NOT_TRACK" in result.reason
     off = [r.source for r in result.readings if r.says_off]
     assert off == ["DO_NOT_TRACK", "DevscodeTelemetry.enabled", "allowAnonymousTelemetry"]
     assert {r.source for r in result.readings} >= {
-        "DO_NOT_TRACK", "DEVSCODE_TELEMETRY", "DevscodeTelemetry.enabled",
-        "allowAnonymousTelemetry", "notice",
+        "DO_NOT_TRACK",
+        "DEVSCODE_TELEMETRY",
+        "DevscodeTelemetry.enabled",
+        "allowAnonymousTelemetry",
+        "notice",
     }
 
 
@@ -110,7 +122,11 @@ def test_opt_in_mode_sends_nothing_until_allowed():
 
 @pytest.mark.parametrize(
     "circumstance, words",
-    [({"headless": True}, "headless"), ({"debug": True}, "debug"), ({"api_key": ""}, "project key")],
+    [
+        ({"headless": True}, "headless"),
+        ({"debug": True}, "debug"),
+        ({"api_key": ""}, "project key"),
+    ],
 )
 def test_circumstances_keep_events_local(circumstance, words):
     result = decision(**circumstance)
@@ -118,7 +134,7 @@ def test_circumstances_keep_events_local(circumstance, words):
     assert words in result.reason and "local" in result.destination
 
 
-# --- the same rules, through a real shell ----------------------------------------------------------
+# --- the same rules, through a real shell ---------------------------------------------------
 
 
 def test_do_not_track_in_the_environment(make_shell, monkeypatch):

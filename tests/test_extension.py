@@ -79,8 +79,13 @@ def test_status_lists_every_source_and_where_events_go(make_shell, capsys, globa
     capsys.readouterr()
     shell.run_line_magic("devscode", "telemetry status")
     out = capsys.readouterr().out
-    for source in ("DO_NOT_TRACK", "DEVSCODE_TELEMETRY", "DevscodeTelemetry.enabled",
-                   "allowAnonymousTelemetry", "notice"):
+    for source in (
+        "DO_NOT_TRACK",
+        "DEVSCODE_TELEMETRY",
+        "DevscodeTelemetry.enabled",
+        "allowAnonymousTelemetry",
+        "notice",
+    ):
         assert source in out
     assert "no PostHog project key" in out
     assert "Events go to: local log only" in out
@@ -98,7 +103,7 @@ def test_off_and_on_write_config_json_and_keep_comments(make_shell, global_dir, 
     )
     assert not telemetry_of(shell).decision.enabled
     shell.run_line_magic("devscode", "telemetry on")
-    assert "allowAnonymousTelemetry\": true" in (global_dir / "config.json").read_text()
+    assert 'allowAnonymousTelemetry": true' in (global_dir / "config.json").read_text()
     assert telemetry_of(shell).decision.enabled
     state = json.loads((global_dir / "devscode_nb.json").read_text())
     assert state["notice"]["choice"] == "allowed"  # `on` is informed consent
@@ -116,15 +121,16 @@ def test_the_terminal_app_loads_it_from_ipython_config(tmp_path, isolated_home):
     profile = tmp_path / "ipython" / "profile_default"
     profile.mkdir(parents=True)
     (profile / "ipython_config.py").write_text(
-        'c.InteractiveShellApp.extensions = ["devscode_nb"]\n'
-        "c.DevscodeTelemetry.enabled = False\n"
+        'c.InteractiveShellApp.extensions = ["devscode_nb"]\nc.DevscodeTelemetry.enabled = False\n'
     )
     env = {**clean_env(), "HOME": str(isolated_home), "IPYTHONDIR": str(tmp_path / "ipython")}
     code = "%devscode telemetry status"
     done = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor",
-         "-c", code],
-        env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "Devscode telemetry: OFF — DevscodeTelemetry.enabled is False" in done.stdout

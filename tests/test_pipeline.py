@@ -10,7 +10,10 @@ import uuid
 from conftest import clean_env, telemetry_of
 
 TOKENS = {
-    "model": "gpt-4o-mini", "provider": "openai", "promptTokens": 12, "generatedTokens": 34,
+    "model": "gpt-4o-mini",
+    "provider": "openai",
+    "promptTokens": 12,
+    "generatedTokens": 34,
     "tokensSource": "provider",
 }
 
@@ -23,7 +26,9 @@ def test_events_arrive_with_the_common_properties(sending_shell, capture, global
     tokens = next(e for e in events if e["event"] == "tokens_generated")
     props = tokens["properties"]
     assert {k: props[k] for k in TOKENS} == TOKENS
-    assert props["os"] == "linux" and props["ideName"] == "ipython" and props["ideType"] == "jupyter"
+    assert (
+        props["os"] == "linux" and props["ideName"] == "ipython" and props["ideType"] == "jupyter"
+    )
     assert props["pythonVersion"].count(".") == 1
     assert props["$process_person_profile"] is False
     assert props["$geoip_disable"] is True
@@ -71,8 +76,15 @@ def test_every_property_received_is_declared(sending_shell, capture):
     telemetry.flush()
     for event in capture.wait_for(2):
         assert set(event["properties"]) <= set(declared_properties(event["event"]))
-        assert set(event) <= {"event", "properties", "distinct_id", "timestamp", "uuid", "type",
-                              "api_key"}
+        assert set(event) <= {
+            "event",
+            "properties",
+            "distinct_id",
+            "timestamp",
+            "uuid",
+            "type",
+            "api_key",
+        }
 
 
 def test_debug_mode_logs_locally_and_sends_nothing(make_shell, capture, monkeypatch, capsys):
@@ -135,8 +147,9 @@ def test_the_queue_is_bounded(sending_shell):
 
 
 def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 LOAD_AND_RECORD = """
