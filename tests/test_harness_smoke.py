@@ -111,6 +111,7 @@ def test_browser_harness_clicks_a_widget_button_in_jupyterlab(tmp_path: Path) ->
 
         assert shot.stat().st_size > 10_000 and dark.stat().st_size > 10_000
         assert lab.external_let_through == [], lab.external_let_through
+        assert lab.blocked_count == len(lab.blocked)
         blocked = list(lab.blocked)
         n_requests = len(lab.requests)
     print(

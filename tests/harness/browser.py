@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -169,9 +170,9 @@ class JupyterLabServer:
                 self.env[k] = str(v)
         if "CI" in self.env:
             raise ValueError("the server/kernel env must not contain CI (headless detection)")
-        real_home = os.path.expanduser("~")
-        if self.env.get("HOME") in (None, "", real_home):
-            raise ValueError(f"the server env must have its own HOME, not {real_home!r}")
+        homes = {os.path.expanduser("~"), pwd.getpwuid(os.getuid()).pw_dir, ""}
+        if self.env.get("HOME", "") in homes:
+            raise ValueError(f"the server env must have its own HOME, not one of {homes}")
         for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
             if not self.env.get(var):
                 raise ValueError(f"the server env must set {var}")
@@ -386,6 +387,11 @@ class LabBrowser:
         self._watch(self.page)
         self.context.on("page", self._watch)
         return self
+
+    @property
+    def blocked_count(self) -> int:
+        """How many non-loopback requests/websockets were aborted."""
+        return len(self.blocked)
 
     def _watch(self, page: Any) -> None:
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
