@@ -134,7 +134,7 @@ PROVIDERS = (
     "other",
 )
 _PROVIDER = enum(*PROVIDERS)
-_VERSION = pattern(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,39}")
+_VERSION = pattern(r"[0-9]{1,4}(\.[0-9]{1,6}){0,3}((a|b|rc|\.post|\.dev)[0-9]{1,6}){0,2}")
 
 VIEWS = ("banner", "suggestion", "status", "help", "log", "models", "version")
 
