@@ -42,6 +42,7 @@ class Session:
     def __init__(self, shell: Any) -> None:
         import IPython
 
+        from devscode_nb.assistant_magics import AssistantMagics
         from devscode_nb.magics import DevscodeMagics
 
         self.shell = shell
@@ -51,7 +52,7 @@ class Session:
         self.telemetry = Telemetry(self.settings, self.frontend, IPython.__version__)
         self.magics = DevscodeMagics(shell=shell, session=self)
         self._notice_done = False
-        self.assistant: Any = None  # set by the assistant layer when it is loaded
+        self.assistant = AssistantMagics(self).assistant  # registers its subcommands
 
         shell.configurables.append(self.settings)  # Magics add themselves on creation
         shell.register_magics(self.magics)

@@ -7,7 +7,8 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from traitlets import Bool, Float, Int, Unicode
 
 from devscode_nb._version import __version__
 
@@ -21,6 +22,7 @@ HELP = """\
   %devscode accept [ID]              accept a suggestion (default: the latest)
   %devscode reject [ID]              reject a suggestion (default: the latest)
   %devscode models                   list the models in config.json and the default
+  %devscode commands                 the /commands: built-in ones and customCommands
   %devscode telemetry status         every telemetry source, the decision and why
   %devscode telemetry on|off         opt in / out (saved in ~/.devscode/config.json)
   %devscode telemetry log            the last payloads, as sent or as they would be sent
@@ -40,19 +42,44 @@ class UsageError(Exception):
 class DevscodeMagics(Magics):
     """The ``%devscode`` magics; configurable as ``c.DevscodeMagics.*``."""
 
+    default_model = Unicode(
+        None,
+        allow_none=True,
+        help="The model used when no -m is given: a title, or provider/model, from the models "
+        "in ~/.devscode/config.json (default: the first one).",
+    ).tag(config=True)
+    insert_code = Bool(
+        True, help="Put suggested code into the next cell where the frontend allows it."
+    ).tag(config=True)
+    context_cells = Int(
+        3, help="How many earlier cells go along with a request as context (0: none)."
+    ).tag(config=True)
+    request_timeout = Float(
+        60.0, help="Seconds to wait for a model server to connect or to send more of an answer."
+    ).tag(config=True)
+
     def __init__(self, shell: Any, session: Any, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.session = session
+        self._raw: set[str] = set()
         self._subcommands: dict[str, Callable[[list[str]], None]] = {
             "telemetry": self._telemetry,
             "help": lambda _args: self._help(),
             "version": lambda _args: self._version(),
         }
 
-    def add_subcommand(self, name: str, handler: Callable[[list[str]], None]) -> None:
-        """Let a layer on top (the assistant) add its own subcommands."""
-        self._subcommands[name] = handler
+    def add_subcommand(
+        self, name: str, handler: Callable[[list[str]], None], raw: bool = False
+    ) -> None:
+        """Let a layer on top (the assistant) add its own subcommands.
 
+        A ``raw`` handler gets the rest of the line as it was typed (``[rest]``), not split.
+        """
+        self._subcommands[name] = handler
+        if raw:
+            self._raw.add(name)
+
+    @no_var_expand  # the assistant expands {var} itself; IPython's $var would eat "$5"
     @line_cell_magic
     def devscode(self, line: str, cell: str | None = None) -> None:
         """Devscode's assistant and telemetry controls. See ``%devscode help``."""
@@ -62,6 +89,10 @@ class DevscodeMagics(Magics):
                 if handler is None:
                     raise UsageError("The assistant is not available in this session.")
                 handler([line, cell])
+                return
+            head, _, rest = line.strip().partition(" ")
+            if head in self._raw:
+                self._subcommands[head]([rest.strip()])
                 return
             words = shlex.split(line)
             if not words:

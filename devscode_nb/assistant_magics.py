@@ -1,0 +1,322 @@
+"""The assistant in IPython: ``%%devscode`` and its line subcommands, and how answers are shown.
+
+Thin on purpose: parse the magic line, gather the cell text, earlier cells and ``{var}`` values
+from the shell, call :class:`devscode_nb.assistant.Assistant`, and display. In a kernel the answer
+streams as Markdown, updated in place; elsewhere it is printed as it arrives.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+import time
+from typing import Any
+
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from devscode_nb.assistant import OWN_MAGIC, Assistant, AssistantError, Reply
+from devscode_nb.magics import UsageError
+from devscode_nb.providers import ModelConfig
+from devscode_nb.providers.models import LOCAL_PROVIDERS, display_url
+from devscode_nb.suggestions import Suggestion
+
+#: Frontends that cannot take ``set_next_input`` (the payload is ignored there).
+NO_NEXT_INPUT = frozenset({"vscode", "colab"})
+#: At most this often (seconds) is a streaming answer redrawn in a kernel.
+REDRAW_S = 0.05
+
+_VAR = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}(?!\})")
+_MISSING = object()
+
+
+@magic_arguments()
+@argument("-m", "--model", default=None, help="a model title, or provider/model")
+@argument("command", nargs="?", default=None, help="/command (default: ask)")
+def _cell_args(line: str) -> None:
+    """%%devscode [-m MODEL] [/command]"""
+
+
+def expand_vars(text: str, namespace: dict[str, Any]) -> str:
+    """``{name}`` and ``{name.attr}`` replaced by the value's ``str`` where ``name`` is a user
+    variable; everything else (code braces, ``{{x}}``, unknown names) left as it is."""
+
+    def value(match: re.Match[str]) -> str:
+        root, *attrs = match.group(1).split(".")
+        obj = namespace.get(root, _MISSING)
+        try:
+            for attr in attrs:
+                obj = getattr(obj, attr) if obj is not _MISSING else obj
+        except Exception:
+            obj = _MISSING
+        return match.group(0) if obj is _MISSING else str(obj)
+
+    return _VAR.sub(value, text) if "{" in text else text
+
+
+class AssistantMagics:
+    """The handlers ``%devscode`` dispatches to for the assistant."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.shell = session.shell
+        self.magics = session.magics
+        self.assistant = Assistant(session.telemetry, session.telemetry.config_path)
+        self.assistant.on_decided = self._on_decided
+        self._buttons: dict[str, Any] = {}  # suggestion id → its widget box (kernel only)
+        add = self.magics.add_subcommand
+        add("%%", self.cell)
+        add("ask", self.ask_line, raw=True)
+        add("fix", self.fix_line, raw=True)
+        add("explain", self.explain_line, raw=True)
+        add("accept", lambda args: self.decide(args, accept=True))
+        add("reject", lambda args: self.decide(args, accept=False))
+        add("models", lambda _args: self.models())
+        add("commands", lambda _args: self.commands())
+
+    # --- entry points -----------------------------------------------------------------------
+
+    def cell(self, args: list[str]) -> None:
+        line, body = args
+        try:
+            parsed = _cell_args.parser.parse_args(shlex.split(self._expand(line)))
+        except IPythonUsageError as err:
+            raise UsageError(f"{err} (usage: %%devscode [-m MODEL] [/command])") from None
+        command = parsed.command or "ask"
+        if not command.startswith("/") and parsed.command is not None:
+            raise UsageError(f"Commands start with a slash: /{command} (see %devscode commands)")
+        self.run(command, self._expand(body), parsed.model)
+
+    def ask_line(self, args: list[str]) -> None:
+        line = args[0] if args else ""
+        model, text = _split_model(line)
+        if not text.strip():
+            raise UsageError("Nothing to ask: %devscode ask [-m MODEL] QUESTION")
+        self.run("ask", self._expand(text), model)
+
+    def fix_line(self, args: list[str]) -> None:
+        model, text = _split_model(args[0] if args else "")
+        self.run("fix", self._expand(text), model)
+
+    def explain_line(self, args: list[str]) -> None:
+        model, text = _split_model(args[0] if args else "")
+        self.run("explain", self._expand(text), model)
+
+    # --- asking -----------------------------------------------------------------------------
+
+    def run(self, command: str, text: str, model_name: str | None) -> None:
+        magics = self.magics
+        cells = self._earlier_cells()
+        context = cells[-magics.context_cells :] if magics.context_cells > 0 else []
+        view = _Stream(self.session.kind == "kernel")
+        try:
+            reply = self.assistant.ask(
+                command,
+                text,
+                model_name=model_name,
+                default_model=magics.default_model,
+                context=context,
+                previous_cell=cells[-1] if cells else None,
+                timeout=magics.request_timeout,
+                on_text=view.add,
+            )
+        except KeyboardInterrupt:  # between the request's own guards: still one clean line
+            view.finish()
+            _error("Interrupted.")
+            return
+        view.finish(reply.text)
+        if reply.error:
+            _error(reply.error)
+            return
+        if reply.suggestion is not None:
+            self.show_suggestion(reply)
+
+    def _earlier_cells(self) -> list[str]:
+        """Sources of the cells run before this one, oldest first, without devscode's own."""
+        history = getattr(self.shell, "history_manager", None)
+        raw: list[str] = list(getattr(history, "input_hist_raw", []) or [])
+        if raw:
+            raw = raw[:-1]  # the cell running now
+        return [c for c in raw if c.strip() and not OWN_MAGIC.match(c)]
+
+    def _expand(self, text: str) -> str:
+        return expand_vars(text, self.shell.user_ns)
+
+    # --- suggestions ------------------------------------------------------------------------
+
+    def show_suggestion(self, reply: Reply) -> None:
+        suggestion = reply.suggestion
+        assert suggestion is not None
+        session = self.session
+        ide = session.frontend.ide_name
+        inserted = False
+        if self.magics.insert_code and ide not in NO_NEXT_INPUT and session.kind != "embedded":
+            self.shell.set_next_input(suggestion.code, replace=False)
+            inserted = True
+        where = "It is in the next cell: run" if inserted else "Run a cell with"
+        plain = (
+            f"Suggestion {suggestion.id} ({suggestion.num_lines} lines). {where} it as is or "
+            f"edited, or decide: %devscode accept {suggestion.id} · %devscode reject "
+            f"{suggestion.id}"
+        )
+        if session.kind == "kernel" and session.frontend.widgets:
+            self._show_buttons(suggestion, plain)
+        else:
+            print(plain)
+        session.telemetry.record("$pageview", {"$current_url": "devscode-nb://suggestion"})
+
+    def _show_buttons(self, suggestion: Suggestion, plain: str) -> None:
+        from IPython.display import display
+
+        try:
+            import ipywidgets as widgets
+        except ImportError:
+            print(plain)
+            return
+        accept = widgets.Button(description="Accept", button_style="success", icon="check")
+        reject = widgets.Button(description="Reject", icon="times")
+        label = widgets.Label(f"Suggestion {suggestion.id} ({suggestion.num_lines} lines)")
+        box = widgets.HBox([accept, reject, label])
+
+        def click(accepted: bool) -> None:
+            try:
+                self.assistant.decide(suggestion.id, accept=accepted, via="button")
+            except AssistantError:
+                _settle(box, suggestion)
+
+        accept.on_click(lambda _b: click(True))
+        reject.on_click(lambda _b: click(False))
+        self._buttons[suggestion.id] = box
+        bundle = box._repr_mimebundle_()
+        bundle["text/plain"] = plain
+        display(bundle, raw=True)
+
+    def _on_decided(self, suggestion: Suggestion) -> None:
+        box = self._buttons.pop(suggestion.id, None)
+        if box is not None:
+            _settle(box, suggestion)
+
+    def decide(self, args: list[str], accept: bool) -> None:
+        if len(args) > 1:
+            raise UsageError(f"Usage: %devscode {'accept' if accept else 'reject'} [ID]")
+        try:
+            decided = self.assistant.decide(args[0] if args else None, accept=accept)
+        except AssistantError as err:
+            raise UsageError(str(err)) from None
+        print(f"Suggestion {decided.id} {decided.outcome}.")
+
+    # --- listings ---------------------------------------------------------------------------
+
+    def models(self) -> None:
+        try:
+            models = self.assistant.models()
+        except AssistantError as err:
+            raise UsageError(str(err)) from None
+        path = self.assistant.config_path
+        if not models:
+            print(
+                f'No models configured. Add one to the "models" list in {path}, e.g. '
+                '{"title": "Llama", "provider": "ollama", "model": "llama3.1"}'
+            )
+        else:
+            default = self._default(models)
+            print(f"Models in {path} (* = default; pick one with %%devscode -m TITLE):")
+            for m in models:
+                mark = "*" if m == default else " "
+                print(f" {mark} {m.title!r:24} {m.provider}/{m.model}  {_where(m)}")
+        self.session.telemetry.record("$pageview", {"$current_url": "devscode-nb://models"})
+
+    def _default(self, models: list[ModelConfig]) -> ModelConfig | None:
+        try:
+            return self.assistant.model(None, self.magics.default_model)
+        except Exception:
+            return None if self.magics.default_model else models[0]
+
+    def commands(self) -> None:
+        try:
+            commands = self.assistant.commands()
+        except AssistantError as err:
+            raise UsageError(str(err)) from None
+        print("Commands for %%devscode /command (customCommands come from config.json):")
+        for c in commands.values():
+            print(f"  /{c.name:12} {c.description}")
+
+
+_MODEL_FLAG = re.compile(r"(?:-m|--model)\s+(?:\"([^\"]*)\"|'([^']*)'|(\S+))\s*(.*)", re.DOTALL)
+
+
+def _split_model(line: str) -> tuple[str | None, str]:
+    """``-m MODEL rest`` → (MODEL, rest); quotes allowed around MODEL."""
+    stripped = line.strip()
+    match = _MODEL_FLAG.fullmatch(stripped)
+    if match is None:
+        if stripped in ("-m", "--model"):
+            raise UsageError("-m needs a model name (see %devscode models)")
+        return None, stripped
+    model = next(g for g in match.groups()[:3] if g is not None)
+    return model, match.group(4).strip()
+
+
+def _where(model: ModelConfig) -> str:
+    base = display_url(model.api_base) if model.api_base else "default address"
+    if model.api_key:
+        key = "key set"
+    elif model.api_base or model.provider in LOCAL_PROVIDERS:
+        key = "no key needed"
+    else:
+        key = "no key: add apiKey"
+    return f"({base}, {key})"
+
+
+def _settle(box: Any, suggestion: Suggestion) -> None:
+    """Disable a suggestion's buttons and say what was decided."""
+    for child in box.children[:2]:
+        child.disabled = True
+    box.children[2].value = f"Suggestion {suggestion.id}: {suggestion.outcome or 'decided'}"
+
+
+def _error(message: str) -> None:
+    print(f"devscode: {message}", file=sys.stderr)
+
+
+class _Stream:
+    """Shows an answer as it arrives: Markdown updated in place (kernel) or printed text."""
+
+    def __init__(self, rich: bool) -> None:
+        self.rich = rich
+        self.parts: list[str] = []
+        self.handle: Any = None
+        self.last = 0.0
+        self.printed = False
+
+    def add(self, piece: str) -> None:
+        self.parts.append(piece)
+        if not self.rich:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            self.printed = True
+            return
+        now = time.monotonic()
+        if self.handle is None or now - self.last >= REDRAW_S:
+            self._draw("".join(self.parts))
+            self.last = now
+
+    def _draw(self, text: str) -> None:
+        from IPython.display import display
+
+        bundle = {"text/markdown": text, "text/plain": text}
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+
+    def finish(self, text: str | None = None) -> None:
+        """The final state; ``text`` is the whole answer (or the partial one on error)."""
+        if self.rich:
+            final = text if text is not None else "".join(self.parts)
+            if final and (self.handle is not None or text):
+                self._draw(final)
+        elif self.printed:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
