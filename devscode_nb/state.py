@@ -86,7 +86,7 @@ class PayloadLog:
         self.path = directory / LOG_NAME
         self.keep = keep
         self._recent: deque[dict[str, Any]] = deque(maxlen=keep)
-        self._pending: list[dict[str, Any]] = []
+        self._pending: deque[dict[str, Any]] = deque(maxlen=keep)  # bounded under any load
         self._lock = threading.Lock()
 
     def add(self, disposition: str, payload: dict[str, Any]) -> None:
@@ -102,7 +102,8 @@ class PayloadLog:
     def write_pending(self) -> None:
         """Append what is new to the file; trim it now and then. Called off the notebook thread."""
         with self._lock:
-            pending, self._pending = self._pending[-self.keep :], []
+            pending = list(self._pending)
+            self._pending.clear()
         if not pending:
             return
         lines = "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in pending)

@@ -22,7 +22,8 @@ from devscode_nb.recorder import Recorded, Recorder
 from devscode_nb.state import PayloadLog
 
 BATCH = 500
-EXIT_BUDGET_S = 0.4  # SPEC §6: exit adds at most 0.5 s, even with the host unreachable
+EXIT_BUDGET_S = 0.3  # SPEC §6: exit adds at most 0.5 s (interpreter teardown takes the rest)
+FLUSH_SLICE_S = 0.05
 
 Message = dict[str, Any]
 
@@ -90,8 +91,7 @@ class Transport:
         if client is not None:
             with contextlib.suppress(Exception):
                 client.flush(timeout_seconds=max(0.0, deadline - time.monotonic()))
-            # posthog's consumers are daemon threads: stopping them must not wait on the network.
-            threading.Thread(target=_quiet_shutdown, args=(client,), daemon=True).start()
+            _shutdown_in_background(client)
         with contextlib.suppress(Exception):
             self.log.write_pending()
 
@@ -152,6 +152,8 @@ class Transport:
         return decision.enabled
 
     def _send(self, messages: list[Message], final: bool) -> None:
+        if self._stop.is_set() and self._client is None:
+            return  # close() has let the client go: exiting, nothing new is started
         client = self._client_for(*self._destination())
         for message in messages:
             client.capture(
@@ -163,7 +165,14 @@ class Transport:
                 disable_geoip=True,
             )
         # Back-pressure: keep posthog's own queue short, so an opt-out leaves little in flight.
-        client.flush(timeout_seconds=0.2 if final else max(1.0, self.interval * 2))
+        # Waited for in slices, so that close() never waits behind a slow host.
+        deadline = time.monotonic() + max(1.0, self.interval * 2)
+        while True:
+            started = time.monotonic()
+            client.flush(timeout_seconds=FLUSH_SLICE_S)
+            drained = time.monotonic() - started < FLUSH_SLICE_S * 0.9
+            if drained or final or self._stop.is_set() or time.monotonic() >= deadline:
+                return
 
     # --- the posthog client ---------------------------------------------------------------------
 
@@ -198,7 +207,7 @@ class Transport:
     def _drop_client(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            threading.Thread(target=_quiet_shutdown, args=(client,), daemon=True).start()
+            _shutdown_in_background(client)
 
     def _last_gate(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         """posthog's before_send: the allow-list applied to the final message, which we log."""
@@ -212,9 +221,15 @@ class Transport:
         self.last_error = f"last delivery failed: {type(error).__name__}: {error}"[:300]
 
 
-def _quiet_shutdown(client: Any) -> None:
-    with contextlib.suppress(Exception):
-        client.shutdown()
+def _shutdown_in_background(client: Any) -> None:
+    """Stop posthog's consumers without waiting on the network (they are daemon threads)."""
+
+    def shutdown() -> None:
+        with contextlib.suppress(Exception):
+            client.shutdown()
+
+    with contextlib.suppress(RuntimeError):  # no new threads at interpreter shutdown: let go
+        threading.Thread(target=shutdown, daemon=True).start()
 
 
 def _jsonable(message: Message) -> Message:
