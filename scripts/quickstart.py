@@ -87,6 +87,7 @@ def run(
             client = NotebookClient(
                 nb, timeout=timeout, kernel_name="python3",
                 resources={"metadata": {"path": str(home)}},
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport warning
             )
             client.execute(env=kernel_env(home))
             requests = len(server.requests)
