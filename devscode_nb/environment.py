@@ -16,8 +16,9 @@ FALSY = frozenset({"0", "false", "no", "off"})
 
 IDE_NAMES = ("jupyterlab", "notebook", "vscode", "colab", "pycharm", "ipython", "unknown")
 
-# Set by CI systems and notebook runners: nobody is there to read a notice.
-_HEADLESS_ENV = ("CI", "PAPERMILL_EXECUTION", "NBCLIENT_HEADLESS", "DEVSCODE_NB_HEADLESS")
+# Set by CI systems: nobody is there to read a notice. (Notebook runners are recognised by the
+# kernel's requests instead; DEVSCODE_NB_HEADLESS=1/0 overrides everything.)
+_HEADLESS_ENV = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "TF_BUILD")
 
 
 def is_truthy(value: str | None) -> bool:

@@ -146,15 +146,12 @@ def _read_stream(
             f"The stream from {target.shown} ended before message_stop "
             f"(after {len(progress.text)} characters): try again",
             http_status=resp.status,
-            partial_text=progress.text,
-            latency_s=time.monotonic() - progress.started,
+            progress=progress,
         )
     return prompt, generated
 
 
-def _read_json(
-    target: Target, resp: Response, progress: Progress
-) -> tuple[int | None, int | None]:
+def _read_json(target: Target, resp: Response, progress: Progress) -> tuple[int | None, int | None]:
     data = parse_json(target, resp.read_body())
     if not isinstance(data, dict):
         raise _bad(target, progress, "JSON that is not an object")
@@ -180,8 +177,7 @@ def _bad(target: Target, progress: Progress, what: str) -> ProviderError:
     return target.error(
         "protocol",
         f"{target.shown} sent {what}: is apiBase pointing at Anthropic's Messages API?",
-        partial_text=progress.text,
-        latency_s=time.monotonic() - progress.started,
+        progress=progress,
     )
 
 
@@ -194,6 +190,5 @@ def _error_event(target: Target, progress: Progress, obj: dict[str, Any]) -> Pro
         f"anthropic at {target.shown} reported {etype}: {message} — try again later",
         http_status=_ERROR_STATUS.get(etype),
         server_message=str(message),
-        partial_text=progress.text,
-        latency_s=time.monotonic() - progress.started,
+        progress=progress,
     )

@@ -65,7 +65,12 @@ class Target:
         self.timeout = timeout
         self.shown = display_url(base)
 
-    def error(self, kind: Any, message: str, **extra: Any) -> ProviderError:
+    def error(
+        self, kind: Any, message: str, progress: Progress | None = None, **extra: Any
+    ) -> ProviderError:
+        """A one-line error, the key scrubbed; with ``progress``, what had arrived and when."""
+        if progress is not None:
+            extra.update(partial_text=progress.text, latency_s=time.monotonic() - progress.started)
         return ProviderError(kind, scrub(message, self.model.api_key), **extra)
 
 
@@ -154,8 +159,7 @@ def exchange(
             "interrupted",
             f"Interrupted: stopped the answer from {target.model.title!r} after "
             f"{len(progress.text)} characters",
-            partial_text=progress.text,
-            latency_s=time.monotonic() - progress.started,
+            progress=progress,
         ) from None
     except TimeoutError:  # socket.timeout is an alias since 3.10
         raise target.error(
@@ -163,8 +167,7 @@ def exchange(
             f"No answer from {target.shown} within {target.timeout:g} s (timeout): raise "
             "DevscodeMagics.request_timeout or check the server",
             http_status=response.status if response else None,
-            partial_text=progress.text,
-            latency_s=time.monotonic() - progress.started,
+            progress=progress,
         ) from None
     except (http.client.HTTPException, ConnectionError) as exc:
         if response is None and isinstance(exc, ConnectionRefusedError):
@@ -178,8 +181,7 @@ def exchange(
             "protocol",
             f"The model server at {target.shown} {what} ({type(exc).__name__}): try again",
             http_status=response.status if response else None,
-            partial_text=progress.text,
-            latency_s=time.monotonic() - progress.started,
+            progress=progress,
         ) from None
     except OSError as exc:
         raise _unreachable(target, exc, progress) from None

@@ -124,9 +124,7 @@ def _str_or_none(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def find_model(
-    models: Sequence[ModelConfig], name: str | None, default: str | None
-) -> ModelConfig:
+def find_model(models: Sequence[ModelConfig], name: str | None, default: str | None) -> ModelConfig:
     """The model named ``name`` (else ``default``, else the first configured one).
 
     A name matches a title (exactly, then ignoring case) or ``provider/model``.

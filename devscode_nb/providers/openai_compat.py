@@ -151,15 +151,12 @@ def _read_stream(
             f"The stream from {target.shown} ended before the answer was complete "
             f"(after {len(progress.text)} characters): try again",
             http_status=resp.status,
-            partial_text=progress.text,
-            latency_s=time.monotonic() - progress.started,
+            progress=progress,
         )
     return prompt, generated
 
 
-def _read_json(
-    target: Target, resp: Response, progress: Progress
-) -> tuple[int | None, int | None]:
+def _read_json(target: Target, resp: Response, progress: Progress) -> tuple[int | None, int | None]:
     data = parse_json(target, resp.read_body())
     if not isinstance(data, dict):
         raise _bad(target, progress, "JSON that is not an object")
@@ -184,8 +181,7 @@ def _bad(target: Target, progress: Progress, what: str) -> ProviderError:
     return target.error(
         "protocol",
         f"{target.shown} sent {what}: is apiBase pointing at an OpenAI-compatible API?",
-        partial_text=progress.text,
-        latency_s=time.monotonic() - progress.started,
+        progress=progress,
     )
 
 
@@ -201,6 +197,5 @@ def _in_band_error(target: Target, progress: Progress, data: dict[str, Any]) -> 
         "or check the model",
         http_status=status,
         server_message=str(message),
-        partial_text=progress.text,
-        latency_s=time.monotonic() - progress.started,
+        progress=progress,
     )
