@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 EXIT_MARKER = "BENCH-EXIT-MARKER"
@@ -55,6 +56,16 @@ def load(shell: Any) -> Any:
     with contextlib.redirect_stdout(io.StringIO()):
         shell.run_line_magic("load_ext", "devscode_nb")
     return session_for(shell)
+
+
+def settle(session: Any) -> None:
+    """Let the transport deliver what is queued (at load: its ``$pageview``), untimed.
+
+    The figures are the steady per-cell cost; the one-off first send (``import posthog``,
+    ~0.15 s of CPU on the transport's thread, once per process) is not a per-cell cost.
+    """
+    if session.telemetry.decision.sending:
+        session.telemetry.flush(10)
 
 
 def unload(shell: Any) -> None:
@@ -106,7 +117,9 @@ def mode_cells(args: dict[str, Any]) -> dict[str, Any]:
         pair: dict[str, dict[str, float]] = {}
         for side in ("off", "on") if i % 2 == 0 else ("on", "off"):
             if side == "on" and not loaded:
-                sending.append(load(shell).telemetry.decision.sending)
+                session = load(shell)
+                sending.append(session.telemetry.decision.sending)
+                settle(session)
                 loaded = True
             elif side == "off" and loaded:
                 unload(shell)
@@ -126,6 +139,207 @@ def time_cells(shell: Any, n: int) -> dict[str, float]:
         shell.run_cell("x = 1")
         times.append(clock() - start)
     return {"median": statistics.median(times), "mean": statistics.fmean(times)}
+
+
+# --- 1b. a realistic notebook ---------------------------------------------------------------------
+
+
+def notebook_cells(count: int = 200) -> list[str]:
+    """``count`` realistic, assistant-free cells: no network, nothing slow, some output."""
+    templates = [
+        "import math\nimport collections\nfrom itertools import islice\nseen_{k} = set()",
+        "total_{k} = 0\nfor i in range(40):\n    total_{k} += i * i % {m}\ntotal_{k}",
+        "name = 'cell {k}'\nmsg = f'{{name}}: {{{k} * 3.5:>8.2f}} | {{math.pi:.3f}}'\nprint(msg)",
+        "squares_{k} = [i * i for i in range({m})]\n"
+        "evens_{k} = {{i: s for i, s in enumerate(squares_{k}) if s % 2 == 0}}\nlen(evens_{k})",
+        "def describe_{k}(values, scale=2):\n    '''Mean and spread of scaled values.'''\n"
+        "    xs = [v * scale for v in values]\n    mean = sum(xs) / len(xs)\n"
+        "    return mean, max(xs) - min(xs)\n\ndescribe_{k}(range(1, {m}))",
+        "class Point{k}:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n\n"
+        "    def __repr__(self):\n        return f'Point{k}({{self.x}}, {{self.y}})'\n\n"
+        "points_{k} = [Point{k}(i, i + 1) for i in range(5)]",
+        "try:\n    value_{k} = int('not a number {k}')\nexcept ValueError as err:\n"
+        "    value_{k} = -1\n    print('caught:', type(err).__name__)",
+        "counts_{k} = collections.Counter('the quick brown fox {k}'.split())\n"
+        "top_{k} = counts_{k}.most_common(3)\nprint(top_{k})",
+        "try:\n    {{}}['missing_{k}']\nexcept KeyError:\n    missing_{k} = True\n"
+        "words_{k} = ', '.join(str(w).upper() for w in islice(range({m}), 5))",
+        "rows_{k} = [(i, i ** 0.5) for i in range(10)]\n"
+        "for i, r in rows_{k}[:3]:\n    print(f'{{i:3d}} {{r:6.3f}}')",
+    ]
+    return [templates[i % len(templates)].format(k=i, m=10 + i % 17) for i in range(count)]
+
+
+def run_notebook(shell: Any, cells: list[str]) -> list[int]:
+    """Wall nanoseconds of each cell, run once in order, output to a throw-away buffer."""
+    gc.collect()
+    clock, times = time.perf_counter_ns, []
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in cells:
+            start = clock()
+            shell.run_cell(cell)
+            times.append(clock() - start)
+    return times
+
+
+def mode_notebook(args: dict[str, Any]) -> dict[str, Any]:
+    """The notebook run ``per_block`` times per block, ABBA, loaded (sending) vs not.
+
+    As in ``mode_cells``: one shell, load/unload between blocks (untimed), a warm-up quarter of
+    the notebook at the start of each block. A block's figures: "min" sums each cell's fastest
+    run (robust to another process taking the CPU for a moment), "total" is the fastest whole
+    run of the notebook, everything included.
+    """
+    shell = make_shell(args["host"])
+    cells = notebook_cells(args["cells"])
+    loaded, sending, errors = False, [], 0
+    pairs = []
+    for i in range(args["rounds"]):
+        pair: dict[str, dict[str, float]] = {}
+        for side in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            if side == "on" and not loaded:
+                session = load(shell)
+                sending.append(session.telemetry.decision.sending)
+                settle(session)
+                loaded = True
+            elif side == "off" and loaded:
+                unload(shell)
+                loaded = False
+            run_notebook(shell, cells[: len(cells) // 4])  # warm-up
+            runs = [run_notebook(shell, cells) for _ in range(args["per_block"])]
+            pair[side] = {
+                "min": float(sum(min(times) for times in zip(*runs, strict=True))),
+                "total": float(min(sum(times) for times in runs)),
+            }
+        pairs.append(pair)
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in cells:
+            errors += not shell.run_cell(cell).success
+    return {
+        "pairs": pairs,
+        "sending": all(sending) and bool(sending),
+        "cells": len(cells),
+        "failed_cells": errors,
+        "lines": sum(c.count("\n") + 1 for c in cells),
+    }
+
+
+# --- 1c. per-cell cost vs open suggestions and cell size ------------------------------------------
+
+
+def sized_cell(lines: int) -> str:
+    """A plain cell of ``lines`` lines: arithmetic, a comprehension, formatting."""
+    out = ["acc = 0"]
+    for i in range(1, lines):
+        kind = i % 4
+        if kind == 0:
+            out.append(f"acc = (acc * 31 + {i}) % 1_000_003")
+        elif kind == 1:
+            out.append(f"row_{i} = [j * {i % 7 + 1} for j in range(3)]")
+        elif kind == 2:
+            out.append(f"label_{i} = 'item-%d' % {i}")
+        else:
+            out.append(f"ratio_{i} = {i} / (1 + acc % 97)")
+    return "\n".join(out)
+
+
+def suggestion_answer(j: int) -> str:
+    """A model answer whose code block (9 lines) differs from every timed cell."""
+    return (
+        f"Here is a helper:\n\n```python\nimport statistics\n\n\ndef summarise_{j}(samples):\n"
+        f'    """Median and spread of the samples, version {j}."""\n'
+        "    ordered = sorted(samples)\n    middle = statistics.median(ordered)\n"
+        f"    return middle, ordered[-1] - ordered[0] + {j}\n\n\n"
+        f"print(summarise_{j}([3, 1, 4, 1, 5]))\n```\n\nIt prints the median and the range.\n"
+    )
+
+
+def open_suggestions(session: Any, server: Any, k: int) -> int:
+    """Open ``k`` suggestions through ``Assistant.ask`` against the loopback model server.
+
+    ``ask`` supersedes older suggestions (at most one stays open in normal use), so the
+    session's own tracker is told not to: up to its bound, ``MAX_OPEN``.
+    """
+    assistant = session.assistant
+    assistant.tracker._supersede_on_open = False
+    for j in range(k):
+        server.answer = suggestion_answer(j)
+        reply = assistant.ask("ask", f"a helper for the samples, please ({j})", timeout=30)
+        if reply.suggestion is None:
+            raise RuntimeError(f"no suggestion opened: {reply.error}")
+    session.shell.run_cell("pass")  # the cell that asked: its fresh suggestions stay open
+    settle(session)  # the ask's events delivered before timing
+    return len(assistant.tracker)
+
+
+def time_sized(shell: Any, cell: str, n: int) -> float:
+    """Median wall nanoseconds of ``n`` runs of ``cell`` (after one untimed)."""
+    clock, times = time.perf_counter_ns, []
+    shell.run_cell(cell)
+    gc.collect()
+    for _ in range(n):
+        start = clock()
+        shell.run_cell(cell)
+        times.append(clock() - start)
+    return statistics.median(times)
+
+
+def time_hook(session: Any, result: Any, n: int = 50) -> float:
+    """Median wall nanoseconds of the extension's post-run-cell hook alone on ``result``.
+
+    What the extension adds to a cell, free of the cell's own (noisy) execution time; with
+    suggestions open it is mostly ``SuggestionTracker.match``. No suggestion is decided (the
+    cell matches none), so repeating it changes nothing.
+    """
+    clock, times = time.perf_counter_ns, []
+    hook = session.post_run_cell
+    for _ in range(n):
+        start = clock()
+        hook(result)
+        times.append(clock() - start)
+    return statistics.median(times)
+
+
+def mode_scaling(args: dict[str, Any]) -> dict[str, Any]:
+    """Per-cell median, loaded vs not, for each (open suggestions, lines) pair; ABBA per pair.
+
+    The extension is loaded afresh for each "on" block and its suggestions opened through the
+    real ``Assistant.ask`` path against a loopback model server (in this process: it only
+    works between the timed blocks; its 50 ms poll runs during both sides alike).
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from model_servers import ModelServer
+
+    server = ModelServer().start()
+    from devscode_nb.config_file import global_dir
+
+    config_dir = global_dir()
+    config_dir.mkdir(parents=True, exist_ok=True)
+    model = {"title": "Bench", "provider": "openai", "model": "demo", "apiBase": server.base_url}
+    (config_dir / "config.json").write_text(json.dumps({"models": [model]}))
+    shell = make_shell(args["host"])
+    cells = {lines: sized_cell(lines) for lines in args["lines"]}
+    configs = [(k, lines) for k in args["open"] for lines in args["lines"]]
+    results: dict[str, list[dict[str, float]]] = {f"{k}/{n}": [] for k, n in configs}
+    still_open: dict[str, list[int]] = {key: [] for key in results}
+    for i in range(args["rounds"]):
+        for c in range(len(configs)):
+            k, lines = configs[(c + i) % len(configs)]
+            key, pair = f"{k}/{lines}", {}
+            n = max(3, round(args["n"] / (lines / 10) ** 0.5))
+            for side in ("off", "on") if (i + c) % 2 == 0 else ("on", "off"):
+                if side == "on":
+                    session = load(shell)
+                    open_suggestions(session, server, k)
+                    pair["on"] = time_sized(shell, cells[lines], n)
+                    pair["hook"] = time_hook(session, shell.last_execution_result)
+                    still_open[key].append(len(session.assistant.tracker))
+                    unload(shell)
+                else:
+                    pair["off"] = time_sized(shell, cells[lines], n)
+            results[key].append(pair)
+    server.stop()
+    return {"results": results, "still_open": still_open}
 
 
 # --- 2. one recorded event ------------------------------------------------------------------------
@@ -195,28 +409,61 @@ def top_level(names: set[str]) -> list[str]:
     return sorted({name.split(".")[0] for name in names if not name.startswith("_")})
 
 
-def mode_modules(args: dict[str, Any]) -> dict[str, Any]:
-    """What ``%load_ext devscode_nb`` adds to a real InteractiveShell, with telemetry off."""
-    shell = make_shell(None)
+def mode_loadext(args: dict[str, Any]) -> dict[str, Any]:
+    """``import devscode_nb`` then ``%load_ext devscode_nb`` into a real InteractiveShell.
+
+    Telemetry off (the parent sets DO_NOT_TRACK=1) or on (a project key and a loopback host).
+    Reports the time and the modules each step adds, the threads started, and whether posthog
+    or ipywidgets are imported after loading, after a cell, and (on) after an event is sent.
+    """
+    clock = time.perf_counter_ns
+    before = set(sys.modules)
+    start = clock()
+    import devscode_nb  # noqa: F401
+
+    import_ms = (clock() - start) / 1e6
+    by_import = set(sys.modules) - before
+    shell = make_shell(args["host"])
     before = set(sys.modules)
     threads_before = {t.name for t in threading.enumerate()}
-    start = time.perf_counter_ns()
+    start = clock()
     with contextlib.redirect_stdout(io.StringIO()):
         shell.run_line_magic("load_ext", "devscode_nb")
-    load_ms = (time.perf_counter_ns() - start) / 1e6
+    load_ms = (clock() - start) / 1e6
+    by_load = set(sys.modules) - before
+    watched = ("posthog", "ipywidgets")
+    after_load = {name: name in sys.modules for name in watched}
+    threads_after_load = sorted({t.name for t in threading.enumerate()} - threads_before)
     shell.run_cell("x = 1")
-    added = set(sys.modules) - before
+    time.sleep(args.get("settle", 0.0))  # the transport has had a turn or two
+    after_cell = {name: name in sys.modules for name in watched}
     from devscode_nb.extension import session_for
 
-    return {
-        "telemetry_enabled": session_for(shell).telemetry.decision.enabled,
+    telemetry = session_for(shell).telemetry
+    result = {
+        "telemetry_enabled": telemetry.decision.enabled,
+        "sending": telemetry.decision.sending,
+        "import_ms": import_ms,
         "load_ext_ms": load_ms,
-        "added_top_level": top_level(added),
-        "added_count": len(added),
-        "posthog": "posthog" in sys.modules,
-        "ipywidgets": "ipywidgets" in sys.modules,
-        "new_threads": sorted({t.name for t in threading.enumerate()} - threads_before),
+        "import_added": top_level(by_import),
+        "import_count": len(by_import),
+        "added_top_level": top_level(by_load),
+        "added_count": len(by_load),
+        "after_load": after_load,
+        "after_cell": after_cell,
+        "new_threads": threads_after_load,
+        "threads_after_cell": sorted({t.name for t in threading.enumerate()} - threads_before),
+        # what the transport handled before this benchmark recorded anything (names only)
+        "events_before": [e["payload"].get("event") for e in telemetry.log.recent(50)],
+        "posthog_after_event": None,
+        "sent": 0,
     }
+    if telemetry.decision.sending:
+        telemetry.record(EVENT, PROPS)
+        telemetry.flush(10)
+        result["posthog_after_event"] = "posthog" in sys.modules
+        result["sent"] = telemetry.transport.sent
+    return result
 
 
 # --- 4. process exit ------------------------------------------------------------------------------
@@ -249,7 +496,9 @@ def mode_deliver(args: dict[str, Any]) -> dict[str, Any]:
     """Record ``total`` events, paced so the bounded queue never overflows; then flush.
 
     Pacing: record a chunk, and while the queue holds more than half its bound, wake the
-    transport and wait. Peak memory is this process's max RSS (the server is in the parent).
+    transport and wait. Peak memory is this process's max RSS (the server is in the parent),
+    sampled every 5 % of the events; ``first_send_at`` marks the one-off step of the first
+    send (``import posthog`` and its dependencies, ~19 MB).
     """
     shell = make_shell(args["host"])
     telemetry = load(shell).telemetry
@@ -260,9 +509,12 @@ def mode_deliver(args: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter_ns()
     waited_s = 0.0
     rss_curve = []  # (events recorded so far, peak RSS so far): flat once memory is bounded
-    tenth = max(chunk, total // 10)
+    step = max(chunk, total // 20)
+    first_send_at = None  # events recorded when the first batch had gone (posthog imported)
     for base in range(0, total, chunk):
-        if base % tenth == 0:
+        if first_send_at is None and transport.sent:
+            first_send_at = base
+        if base % step == 0:
             rss_curve.append((base, maxrss_mb()))
         for i in range(base, min(base + chunk, total)):
             telemetry.record(EVENT, {**PROPS, "promptTokens": i})
@@ -277,6 +529,7 @@ def mode_deliver(args: dict[str, Any]) -> dict[str, Any]:
     rss_curve.append((total, maxrss_mb()))
     return {
         "rss_curve": rss_curve,
+        "first_send_at": first_send_at,
         "sending": telemetry.decision.sending,
         "recorded": total,
         "dropped": recorder.dropped,
@@ -294,7 +547,9 @@ def mode_deliver(args: dict[str, Any]) -> dict[str, Any]:
 MODES = {
     "cells": mode_cells,
     "record": mode_record,
-    "modules": mode_modules,
+    "loadext": mode_loadext,
+    "notebook": mode_notebook,
+    "scaling": mode_scaling,
     "exit": mode_exit,
     "deliver": mode_deliver,
 }

@@ -148,3 +148,30 @@ def test_thousands_of_events_a_second_from_a_cell_loop(sending_shell, capture, c
     out = capsys.readouterr()
     assert out.out.count("\n") <= 2 and out.err == ""  # at most the notice
     assert len(capture.events) > 0
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_a_model_stream_dropped_half_way_is_one_line_and_the_shell_goes_on(
+    sending_shell, capture, global_dir, capsys, protocol
+):
+    from model_servers import ModelServer
+    from test_assistant import events, models_config
+
+    with ModelServer() as server:
+        server.fault = "drop"
+        model = {
+            "title": "Demo",
+            "provider": protocol,
+            "model": "demo",
+            "apiBase": server.base_url,
+            "apiKey": "k",
+        }
+        models_config(global_dir, model)
+        capsys.readouterr()
+        assert sending_shell.run_cell("%%devscode\nhello").success
+    out = capsys.readouterr()
+    assert out.err.strip().count("\n") == 0 and "try again" in out.err
+    assert "Traceback" not in out.out + out.err
+    (generation,) = events(sending_shell, capture, "$ai_generation")
+    assert generation["properties"]["$ai_is_error"] is True
+    assert sending_shell.run_cell("x = 1").success

@@ -104,3 +104,18 @@ def test_exit_is_bounded_and_silent_with_the_host_unreachable(isolated_home, fau
     # SPEC §6 allows 0.5 s extra; the benchmark measures it precisely. Here, a loose bound that
     # still fails if posthog's own exit flush (1 s) or a request timeout (5 s) were waited for.
     assert loaded - baseline < 0.9, (loaded, baseline)
+
+
+@pytest.mark.parametrize("fault", ["hang", "500", "429", "garbage"])
+def test_with_telemetry_off_no_fault_gets_a_single_request(make_shell, monkeypatch, fault):
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    with CaptureServer() as server:
+        _configure(server, fault)
+        shell = make_shell(DevscodeTelemetry={"api_key": "phc_x", "host": server.url})
+        telemetry = telemetry_of(shell)
+        for i in range(20):
+            telemetry.record("tokens_generated", dict(EVENT))
+            assert shell.run_cell(f"x = {i}").success
+        telemetry.flush(0.5)
+        assert server.requests == []
+        assert not telemetry.transport.running

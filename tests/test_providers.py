@@ -439,3 +439,10 @@ def test_importing_the_package_does_not_load_the_wire_protocols() -> None:
         cwd=Path(__file__).parent.parent,
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_short_placeholder_key_does_not_mangle_messages() -> None:
+    from devscode_nb.providers.base import scrub
+
+    assert scrub("the server broke off", "k") == "the server broke off"
+    assert scrub("bad key sk-abcdef123", "sk-abcdef123") == "bad key <key>"

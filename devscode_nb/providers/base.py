@@ -127,12 +127,15 @@ _KEYLIKE = re.compile(
 )
 
 
+MIN_SCRUBBED_KEY = 6
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Remove the API key, and anything shaped like a key, from text shown to the user.
 
     Some servers echo a fragment of a rejected key (``Incorrect API key provided: sk-ab***``).
     """
-    if secret:
+    if secret and len(secret) >= MIN_SCRUBBED_KEY:  # a placeholder like "x" is no secret
         text = text.replace(secret, "<key>")
     return _KEYLIKE.sub("<key>", text)
 
