@@ -59,13 +59,20 @@ def load(shell: Any) -> Any:
 
 
 def settle(session: Any) -> None:
-    """Let the transport deliver what is queued (at load: its ``$pageview``), untimed.
+    """Deliver what is queued (at load: the ``$pageview``) before timing: the figures are the
+    steady per-cell cost.
 
-    The figures are the steady per-cell cost; the one-off first send (``import posthog``,
-    ~0.15 s of CPU on the transport's thread, once per process) is not a per-cell cost.
+    A load's first send is a one-off on background threads (the first in a process imports
+    posthog, ~0.15 s of CPU; each makes a posthog client, whose consumer posts ~0.5 s later)
+    that would otherwise land in a timed block at random. ``Transport.flush`` hands the events
+    to the client; the client's own ``flush`` waits until they are posted.
     """
-    if session.telemetry.decision.sending:
-        session.telemetry.flush(10)
+    telemetry = session.telemetry
+    if telemetry.decision.sending:
+        telemetry.flush(10)
+        client = telemetry.transport._client
+        if client is not None:
+            client.flush()
 
 
 def unload(shell: Any) -> None:
@@ -255,20 +262,20 @@ def suggestion_answer(j: int) -> str:
 
 
 def open_suggestions(session: Any, server: Any, k: int) -> int:
-    """Open ``k`` suggestions through ``Assistant.ask`` against the loopback model server.
+    """Open suggestions through ``Assistant.ask`` against the loopback model server until
+    ``k`` are open.
 
     ``ask`` supersedes older suggestions (at most one stays open in normal use), so the
     session's own tracker is told not to: up to its bound, ``MAX_OPEN``.
     """
     assistant = session.assistant
     assistant.tracker._supersede_on_open = False
-    for j in range(k):
+    for j in range(len(assistant.tracker), k):
         server.answer = suggestion_answer(j)
         reply = assistant.ask("ask", f"a helper for the samples, please ({j})", timeout=30)
         if reply.suggestion is None:
             raise RuntimeError(f"no suggestion opened: {reply.error}")
     session.shell.run_cell("pass")  # the cell that asked: its fresh suggestions stay open
-    settle(session)  # the ask's events delivered before timing
     return len(assistant.tracker)
 
 
@@ -301,43 +308,48 @@ def time_hook(session: Any, result: Any, n: int = 50) -> float:
 
 
 def mode_scaling(args: dict[str, Any]) -> dict[str, Any]:
-    """Per-cell median, loaded vs not, for each (open suggestions, lines) pair; ABBA per pair.
+    """Per-cell median, loaded vs not, for each cell size and number of open suggestions.
 
-    The extension is loaded afresh for each "on" block and its suggestions opened through the
-    real ``Assistant.ask`` path against a loopback model server (in this process: it only
-    works between the timed blocks; its 50 ms poll runs during both sides alike).
+    Per round and cell size (sizes in a rotating order): a block not loaded; load; a block for
+    each number of open suggestions, ascending, opened through the real ``Assistant.ask`` path
+    against a loopback model server (in this process, idle while timing: its 50 ms poll runs
+    during both sides alike); unload; a block not loaded again. Each "on" block is compared
+    with the mean of the two "off" blocks around it, so drift cancels out.
     """
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from model_servers import ModelServer
 
-    server = ModelServer().start()
     from devscode_nb.config_file import global_dir
 
+    server = ModelServer().start()
     config_dir = global_dir()
     config_dir.mkdir(parents=True, exist_ok=True)
     model = {"title": "Bench", "provider": "openai", "model": "demo", "apiBase": server.base_url}
     (config_dir / "config.json").write_text(json.dumps({"models": [model]}))
     shell = make_shell(args["host"])
-    cells = {lines: sized_cell(lines) for lines in args["lines"]}
-    configs = [(k, lines) for k in args["open"] for lines in args["lines"]]
-    results: dict[str, list[dict[str, float]]] = {f"{k}/{n}": [] for k, n in configs}
+    sizes, opens = args["lines"], args["open"]
+    cells = {lines: sized_cell(lines) for lines in sizes}
+    results: dict[str, list[dict[str, float]]] = {f"{k}/{n}": [] for k in opens for n in sizes}
     still_open: dict[str, list[int]] = {key: [] for key in results}
     for i in range(args["rounds"]):
-        for c in range(len(configs)):
-            k, lines = configs[(c + i) % len(configs)]
-            key, pair = f"{k}/{lines}", {}
+        for c in range(len(sizes)):
+            lines = sizes[(c + i) % len(sizes)]
             n = max(3, round(args["n"] / (lines / 10) ** 0.5))
-            for side in ("off", "on") if (i + c) % 2 == 0 else ("on", "off"):
-                if side == "on":
-                    session = load(shell)
-                    open_suggestions(session, server, k)
-                    pair["on"] = time_sized(shell, cells[lines], n)
-                    pair["hook"] = time_hook(session, shell.last_execution_result)
-                    still_open[key].append(len(session.assistant.tracker))
-                    unload(shell)
-                else:
-                    pair["off"] = time_sized(shell, cells[lines], n)
-            results[key].append(pair)
+            before = time_sized(shell, cells[lines], n)
+            session = load(shell)
+            settle(session)
+            on: dict[int, tuple[float, float, int]] = {}
+            for k in opens:
+                open_suggestions(session, server, k)
+                timed = time_sized(shell, cells[lines], n)
+                hook = time_hook(session, shell.last_execution_result)
+                on[k] = (timed, hook, len(session.assistant.tracker))
+            unload(shell)
+            after = time_sized(shell, cells[lines], n)
+            for k, (timed, hook, still) in on.items():
+                key = f"{k}/{lines}"
+                results[key].append({"on": timed, "off": (before + after) / 2, "hook": hook})
+                still_open[key].append(still)
     server.stop()
     return {"results": results, "still_open": still_open}
 
@@ -440,6 +452,8 @@ def mode_loadext(args: dict[str, Any]) -> dict[str, Any]:
     from devscode_nb.extension import session_for
 
     telemetry = session_for(shell).telemetry
+    if telemetry.decision.sending:
+        telemetry.flush(10)  # what was recorded before now has been logged (and sent)
     result = {
         "telemetry_enabled": telemetry.decision.enabled,
         "sending": telemetry.decision.sending,
@@ -453,7 +467,7 @@ def mode_loadext(args: dict[str, Any]) -> dict[str, Any]:
         "after_cell": after_cell,
         "new_threads": threads_after_load,
         "threads_after_cell": sorted({t.name for t in threading.enumerate()} - threads_before),
-        # what the transport handled before this benchmark recorded anything (names only)
+        # what the extension itself recorded before this benchmark did (names only)
         "events_before": [e["payload"].get("event") for e in telemetry.log.recent(50)],
         "posthog_after_event": None,
         "sent": 0,

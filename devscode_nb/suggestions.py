@@ -297,10 +297,14 @@ def similarity(a: str, b: str, *, floor: float = 0.0) -> float:
         return 1.0
     if not a or not b:
         return 0.0
+    seq_a: str | list[str] = a
+    seq_b: str | list[str] = b
     if len(a) * len(b) > CHAR_COMPARE_LIMIT:
-        matcher = difflib.SequenceMatcher(None, a.split("\n"), b.split("\n"), autojunk=False)
-    else:
-        matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    if matcher.real_quick_ratio() < floor or matcher.quick_ratio() < floor:
+        seq_a, seq_b = a.split("\n"), b.split("\n")
+    # The ratio can't beat what the lengths allow: skip building a matcher (the costly part).
+    if 2 * min(len(seq_a), len(seq_b)) / (len(seq_a) + len(seq_b)) < floor:
+        return 0.0
+    matcher = difflib.SequenceMatcher(None, seq_a, seq_b, autojunk=False)
+    if matcher.quick_ratio() < floor:
         return 0.0
     return matcher.ratio()
