@@ -543,6 +543,8 @@ class LabBrowser:
         """Save a PNG into ``test-artifacts/`` (gitignored) and return its path."""
         ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS_DIR / (name if name.endswith(".png") else f"{name}.png")
+        # JupyterLab shows its splash animation over the page while it (re)applies a theme.
+        self.page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=15_000)
         if locator is not None:
             locator.screenshot(path=str(path))
         else:
