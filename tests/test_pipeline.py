@@ -185,3 +185,15 @@ def test_with_telemetry_on_posthog_is_imported_lazily(capture, isolated_home):
     assert done.stdout.splitlines()[-1].split()[0] == "True"
     assert len(capture.wait_for(2)) == 2
     assert done.stderr == ""
+
+
+def test_the_debug_trait_records_locally_and_sends_nothing(make_shell, capture):
+    shell = make_shell(
+        DevscodeTelemetry={"api_key": "phc_test", "host": capture.url, "debug": True}
+    )
+    telemetry = telemetry_of(shell)
+    telemetry.record("tokens_generated", dict(TOKENS))
+    telemetry.flush()
+    assert telemetry.decision.reason == "debug mode (DevscodeTelemetry.debug)"
+    assert telemetry.log.recent()[-1]["payload"]["event"] == "tokens_generated"
+    assert capture.requests == []
