@@ -298,22 +298,15 @@ class Banner:
             self._set("on", f"{done}. Saved in {path}. Opt out any time: {OFF_COMMAND}.")
 
     def got_it(self) -> None:
-        error = self.telemetry.acknowledge("acknowledged")
-        problem = f"The notice may be shown again: {error}" if error else ""
-        self._set(
-            "acknowledged",
-            f"Thanks, this notice will not be shown again. Opt out any time: {OFF_COMMAND}.",
-            problem,
-        )
+        done = f"Thanks, this notice will not be shown again. Opt out any time: {OFF_COMMAND}."
+        self._acknowledge("acknowledged", done)
 
     def no_thanks(self) -> None:
-        error = self.telemetry.acknowledge("declined")
-        problem = f"The notice may be shown again: {error}" if error else ""
-        self._set(
-            "declined",
-            f"Nothing will be sent. To allow it later: {ON_COMMAND}.",
-            problem,
-        )
+        self._acknowledge("declined", f"Nothing will be sent. To allow it later: {ON_COMMAND}.")
+
+    def _acknowledge(self, choice: str, done: str) -> None:
+        error = self.telemetry.acknowledge(choice)
+        self._set(choice, done, f"The notice may be shown again: {error}" if error else "")
 
 
 def show_notice(session: Any) -> None:

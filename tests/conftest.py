@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,6 +111,17 @@ def write_config(global_dir: Path, text: str) -> Path:
     path = global_dir / "config.json"
     path.write_text(text)
     return path
+
+
+def run_terminal_ipython(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real terminal IPython app running ``code``, as a person would start it."""
+    return subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def clean_env() -> dict[str, str]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, telemetry_of, write_config
+from conftest import clean_env, run_terminal_ipython, telemetry_of, write_config
 
 from devscode_nb.banner import COLLECTED, DETAILS_URL, Banner
 
@@ -89,13 +87,7 @@ def test_terminal_ipython_prints_the_notice_and_never_imports_ipywidgets(
     if telemetry == "off":
         env["DO_NOT_TRACK"] = "1"
     code = f"%load_ext devscode_nb\n{PROBE}"
-    done = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_terminal_ipython(code, env)
     assert done.returncode == 0, done.stderr
     assert "ipywidgets loaded: False" in done.stdout
     assert done.stdout.count("%devscode telemetry off") == (telemetry == "on")

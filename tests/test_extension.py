@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from conftest import clean_env, telemetry_of
+from conftest import clean_env, run_terminal_ipython, telemetry_of
 
 from devscode_nb import __version__
 
@@ -125,13 +123,7 @@ def test_the_terminal_app_loads_it_from_ipython_config(tmp_path, isolated_home):
     )
     env = {**clean_env(), "HOME": str(isolated_home), "IPYTHONDIR": str(tmp_path / "ipython")}
     code = "%devscode telemetry status"
-    done = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_terminal_ipython(code, env)
     assert done.returncode == 0, done.stderr
     assert "Devscode telemetry: OFF — DevscodeTelemetry.enabled is False" in done.stdout
     assert "ipython_config.py" in done.stdout
