@@ -51,7 +51,7 @@ def make_shell(host: str | None) -> Any:
 
 def load(shell: Any) -> Any:
     """``%load_ext devscode_nb`` (its notice goes to a throw-away buffer); returns the session."""
-    from devscode_nb.extension import session_for
+    from devscode_nb.ipython.extension import session_for
 
     with contextlib.redirect_stdout(io.StringIO()):
         shell.run_line_magic("load_ext", "devscode_nb")
@@ -449,7 +449,7 @@ def mode_loadext(args: dict[str, Any]) -> dict[str, Any]:
     shell.run_cell("x = 1")
     time.sleep(args.get("settle", 0.0))  # the transport has had a turn or two
     after_cell = {name: name in sys.modules for name in watched}
-    from devscode_nb.extension import session_for
+    from devscode_nb.ipython.extension import session_for
 
     telemetry = session_for(shell).telemetry
     if telemetry.decision.sending:

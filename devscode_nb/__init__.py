@@ -14,12 +14,12 @@ __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from devscode_nb import extension
+    from devscode_nb.ipython import extension
 
     extension.load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from devscode_nb import extension
+    from devscode_nb.ipython import extension
 
     extension.unload(ipython)

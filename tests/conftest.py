@@ -47,7 +47,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
-    import devscode_nb.events as events
+    import devscode_nb.telemetry.events as events
 
     monkeypatch.setattr(events, "_PERSONAL", None)
     return home
@@ -99,7 +99,7 @@ def sending_shell(make_shell: ShellFactory, capture: CaptureServer) -> Interacti
 
 
 def telemetry_of(shell: InteractiveShell) -> Any:
-    from devscode_nb.extension import session_for
+    from devscode_nb.ipython.extension import session_for
 
     session = session_for(shell)
     assert session is not None, "the extension is not loaded in this shell"

@@ -15,7 +15,7 @@ import pytest
 from conftest import telemetry_of, write_config
 from model_servers import ModelServer
 
-from devscode_nb.extension import session_for
+from devscode_nb.ipython.extension import session_for
 
 HEX = set("0123456789abcdef")
 CODE = "import math\n\nprint(math.sqrt(2))"

@@ -50,7 +50,7 @@ def start_kernel(tmp_path: Path, server: ModelServer, capture: Any,
 
 def flush(kernel: KernelHarness) -> None:
     kernel.execute(
-        "from devscode_nb.extension import session_for\n"
+        "from devscode_nb.ipython.extension import session_for\n"
         "assert session_for(get_ipython()).telemetry.flush()", allow_stdin=True,
     ).raise_for_error()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import clean_env, run_terminal_ipython, telemetry_of, write_config
 
-from devscode_nb.banner import COLLECTED, DETAILS_URL, Banner
+from devscode_nb.ipython.banner import COLLECTED, DETAILS_URL, Banner
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

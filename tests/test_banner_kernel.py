@@ -50,7 +50,8 @@ CONFIG_NO_KEY_OFF = """\
 
 LOAD = "%load_ext devscode_nb"
 SESSION = (
-    "from devscode_nb.extension import session_for\n_t = session_for(get_ipython()).telemetry\n"
+    "from devscode_nb.ipython.extension import session_for\n"
+    "_t = session_for(get_ipython()).telemetry\n"
 )
 
 
@@ -245,7 +246,7 @@ def test_unparseable_config_the_opt_out_holds_here_and_says_why_and_where(tmp_pa
 
 RECORD_LOOP = """\
 import threading, time
-from devscode_nb.extension import session_for
+from devscode_nb.ipython.extension import session_for
 _t = session_for(get_ipython()).telemetry
 def _loop():
     end = time.time() + ({busy} and 8)  # busy: an event every 10 ms; idle: none

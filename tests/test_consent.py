@@ -9,7 +9,7 @@ import pytest
 from conftest import telemetry_of, write_config
 
 from devscode_nb.config_file import ConfigRead
-from devscode_nb.consent import Decision, Inputs, Notice, decide
+from devscode_nb.telemetry.consent import Decision, Inputs, Notice, decide
 
 
 def decision(

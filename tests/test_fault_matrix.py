@@ -135,7 +135,7 @@ def test_thousands_of_events_a_second_from_a_cell_loop(sending_shell, capture, c
     telemetry = telemetry_of(sending_shell)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = sending_shell.run_cell(
-        "from devscode_nb.extension import session_for\n"
+        "from devscode_nb.ipython.extension import session_for\n"
         "t = session_for(get_ipython()).telemetry\n"
         "for i in range(50_000):\n"
         "    t.record('$pageview', {'$current_url': 'devscode-nb://help'})\n"

@@ -58,7 +58,7 @@ c.HistoryManager.hist_file = ":memory:"
 shell = InteractiveShell.instance(config=c)
 if sys.argv[2] == "load":
     shell.run_line_magic("load_ext", "devscode_nb")
-    from devscode_nb.extension import session_for
+    from devscode_nb.ipython.extension import session_for
     t = session_for(shell).telemetry
     for i in range(50):
         t.record("tokens_generated", {"model": "m", "provider": "openai"})

@@ -69,7 +69,7 @@ def test_undeclared_properties_and_events_never_leave(sending_shell, capture):
 
 
 def test_every_property_received_is_declared(sending_shell, capture):
-    from devscode_nb.events import declared_properties
+    from devscode_nb.telemetry.events import declared_properties
 
     telemetry = telemetry_of(sending_shell)
     telemetry.record("tokens_generated", dict(TOKENS))
@@ -159,7 +159,7 @@ from traitlets.config import Config
 c = Config(); c.DevscodeTelemetry.api_key = "phc_x"; c.DevscodeTelemetry.host = HOST
 shell = InteractiveShell.instance(config=c)
 shell.run_line_magic("load_ext", "devscode_nb")
-from devscode_nb.extension import session_for
+from devscode_nb.ipython.extension import session_for
 t = session_for(shell).telemetry
 t.record("tokens_generated", {"model": "m", "provider": "openai"})
 shell.run_cell("x = 1")

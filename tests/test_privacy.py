@@ -7,8 +7,8 @@ import uuid
 import pytest
 from conftest import telemetry_of
 
-from devscode_nb.events import sanitize_name
-from devscode_nb.state import LocalState
+from devscode_nb.telemetry.events import sanitize_name
+from devscode_nb.telemetry.state import LocalState
 
 USER = "canaryuserzq"
 HOST = "canaryhostzq"

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devscode_nb.config_file import parse_jsonc, set_top_level_value
-from devscode_nb.events import COMMON, EVENTS, TRANSPORT, build_properties, filter_message
+from devscode_nb.telemetry.events import COMMON, EVENTS, TRANSPORT, build_properties, filter_message
 
 KEY = "allowAnonymousTelemetry"
 CANARY = "zq canary"  # prompts and code have spaces; no declared property admits one

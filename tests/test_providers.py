@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devscode_nb.providers import (
+from devscode_nb.assistant.providers import (
     DEFAULT_BASES,
     Answer,
     ModelConfig,
@@ -426,10 +426,10 @@ def test_a_real_sigint_lands_promptly_while_waiting_for_a_silent_server(
 
 def test_importing_the_package_does_not_load_the_wire_protocols() -> None:
     code = (
-        "import sys, devscode_nb.providers as p; "
+        "import sys, devscode_nb.assistant.providers as p; "
         "print(any(m in sys.modules for m in "
-        "('devscode_nb.providers.http', 'devscode_nb.providers.openai_compat', "
-        "'devscode_nb.providers.anthropic')))"
+        "('devscode_nb.assistant.providers.http', 'devscode_nb.assistant.providers.openai_compat', "
+        "'devscode_nb.assistant.providers.anthropic')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -442,7 +442,7 @@ def test_importing_the_package_does_not_load_the_wire_protocols() -> None:
 
 
 def test_a_short_placeholder_key_does_not_mangle_messages() -> None:
-    from devscode_nb.providers.base import scrub
+    from devscode_nb.assistant.providers.base import scrub
 
     assert scrub("the server broke off", "k") == "the server broke off"
     assert scrub("bad key sk-abcdef123", "sk-abcdef123") == "bad key <key>"

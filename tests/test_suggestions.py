@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from devscode_nb.suggestions import (
+from devscode_nb.assistant.suggestions import (
     EDITED_THRESHOLD,
     MAX_OPEN,
     Suggestion,

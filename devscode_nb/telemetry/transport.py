@@ -16,10 +16,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from devscode_nb.consent import Decision
-from devscode_nb.events import filter_message
-from devscode_nb.recorder import Recorded, Recorder
-from devscode_nb.state import PayloadLog
+from devscode_nb.telemetry.consent import Decision
+from devscode_nb.telemetry.events import filter_message
+from devscode_nb.telemetry.recorder import Recorded, Recorder
+from devscode_nb.telemetry.state import PayloadLog
 
 BATCH = 500
 EXIT_BUDGET_S = 0.3  # SPEC §6: exit adds at most 0.5 s (interpreter teardown takes the rest)

@@ -66,7 +66,7 @@ def chat(
     stream: bool = True,
     timeout: float = 60.0,
 ) -> Answer:
-    """Ask Anthropic's Messages API; see :func:`devscode_nb.providers.chat`."""
+    """Ask Anthropic's Messages API; see :func:`devscode_nb.assistant.providers.chat`."""
     base = base_url(model)
     key = require_key(model)
     headers = {"anthropic-version": API_VERSION}

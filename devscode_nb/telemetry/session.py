@@ -23,13 +23,13 @@ from devscode_nb.config_file import (
     global_dir,
     set_config_value,
 )
-from devscode_nb.consent import CONFIG_KEY, Decision, Inputs, Notice, decide
 from devscode_nb.environment import Frontend, is_truthy, os_name
-from devscode_nb.events import SCHEMA_VERSION, build_properties
-from devscode_nb.recorder import Recorded, Recorder
-from devscode_nb.settings import DevscodeTelemetry
-from devscode_nb.state import LocalState, PayloadLog
-from devscode_nb.transport import Message, Transport
+from devscode_nb.telemetry.consent import CONFIG_KEY, Decision, Inputs, Notice, decide
+from devscode_nb.telemetry.events import SCHEMA_VERSION, build_properties
+from devscode_nb.telemetry.recorder import Recorded, Recorder
+from devscode_nb.telemetry.settings import DevscodeTelemetry
+from devscode_nb.telemetry.state import LocalState, PayloadLog
+from devscode_nb.telemetry.transport import Message, Transport
 
 RECHECK_S = 1.0  # config.json is stat-ed at most this often: an opt-out elsewhere lands in < 2 s
 

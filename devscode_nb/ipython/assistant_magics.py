@@ -16,11 +16,17 @@ from typing import Any
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from devscode_nb.assistant import OWN_MAGIC, Assistant, AssistantError, Reply
-from devscode_nb.magics import UsageError
-from devscode_nb.providers import ModelConfig
-from devscode_nb.providers.models import LOCAL_PROVIDERS, display_url
-from devscode_nb.suggestions import Suggestion
+from devscode_nb.assistant import (
+    LOCAL_PROVIDERS,
+    OWN_MAGIC,
+    Assistant,
+    AssistantError,
+    ModelConfig,
+    Reply,
+    Suggestion,
+    display_url,
+)
+from devscode_nb.ipython.magics import UsageError
 
 #: Frontends that cannot take ``set_next_input`` (the payload is ignored there).
 NO_NEXT_INPUT = frozenset({"vscode", "colab"})
@@ -62,7 +68,7 @@ class AssistantMagics:
         self.session = session
         self.shell = session.shell
         self.magics = session.magics
-        self.assistant = Assistant(session.telemetry, session.telemetry.config_path)
+        self.assistant = Assistant(session.telemetry.record, session.telemetry.config_path)
         self.assistant.on_decided = self._on_decided
         self._buttons: dict[str, Any] = {}  # suggestion id → its widget box (kernel only)
         add = self.magics.add_subcommand

@@ -63,7 +63,7 @@ def chat(
     stream: bool = True,
     timeout: float = 60.0,
 ) -> Answer:
-    """Ask an OpenAI-compatible server; see :func:`devscode_nb.providers.chat`."""
+    """Ask an OpenAI-compatible server; see :func:`devscode_nb.assistant.providers.chat`."""
     base = base_url(model)
     key = require_key(model)
     headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -3,7 +3,7 @@
 Knows nothing of IPython. The IPython layer (``assistant_magics``) gathers the cell text, the
 earlier cells and the last error, calls :meth:`Assistant.ask`, and shows what comes back.
 
-What is recorded (SPEC §3), through ``Telemetry.record`` only:
+What is recorded (SPEC §3), through the ``record`` callable it is handed only:
 
 - ``useSlashCommand`` — a model command ran: its name (``ask``, a built-in, or the name of a
   ``customCommands`` entry), model and provider;
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devscode_nb.assistant.providers import Answer, ModelConfig, ProviderError, chat, resolve_models
+from devscode_nb.assistant.providers.models import find_model
+from devscode_nb.assistant.suggestions import Suggestion, SuggestionTracker, extract_code
 from devscode_nb.config_file import ConfigWatcher
-from devscode_nb.providers import Answer, ModelConfig, ProviderError, chat, resolve_models
-from devscode_nb.providers.models import find_model
-from devscode_nb.suggestions import Suggestion, SuggestionTracker, extract_code
 
 SYSTEM_PROMPT = (
     "You are Devscode, a coding assistant inside a Jupyter notebook (Python). Be brief. When the "
@@ -182,7 +182,9 @@ class _LastError:
 class Assistant:
     """One session's assistant: config-driven models and commands, and its open suggestions."""
 
-    telemetry: Any  # devscode_nb.telemetry.Telemetry: only ``record`` is used
+    #: Records one event (name, properties); the telemetry core's ``Telemetry.record``. Handed
+    #: in so that the assistant knows nothing of how telemetry works.
+    record: Callable[[str, dict[str, Any]], None]
     config_path: Path
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     #: Called with each decided suggestion after its outcome was recorded (the display layer
@@ -349,7 +351,7 @@ class Assistant:
         self.tracker.match(source)
 
     def _decided(self, suggestion: Suggestion) -> None:
-        self.telemetry.record(
+        self.record(
             "suggestion_outcome",
             {
                 "completionId": suggestion.id,
@@ -373,7 +375,7 @@ class Assistant:
         props: dict[str, Any] = {"name": name}
         if model is not None:
             props.update(model=model.model, provider=model.provider)
-        self.telemetry.record("useSlashCommand", props)
+        self.record("useSlashCommand", props)
 
     def _record_generation(
         self,
@@ -400,7 +402,7 @@ class Assistant:
                     "$ai_stream": answer.stream,
                 }
             )
-            self.telemetry.record(
+            self.record(
                 "tokens_generated",
                 {
                     "model": model.model,
@@ -414,7 +416,7 @@ class Assistant:
             props["$ai_latency"] = error.latency_s
             props["$ai_http_status"] = error.http_status
             props["$ai_stream"] = stream
-        self.telemetry.record("$ai_generation", props)
+        self.record("$ai_generation", props)
 
     # --- lifecycle --------------------------------------------------------------------------
 

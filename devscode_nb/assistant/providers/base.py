@@ -1,6 +1,6 @@
 """Types shared by every wire protocol: the model entry, the answer, and the one error type.
 
-Kept free of networking imports so that ``import devscode_nb.providers`` stays cheap.
+Kept free of networking imports so that ``import devscode_nb.assistant.providers`` stays cheap.
 """
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ import sys
 from typing import Any
 
 from devscode_nb.environment import Frontend, detect_frontend
-from devscode_nb.settings import DevscodeTelemetry
-from devscode_nb.telemetry import Telemetry
+from devscode_nb.telemetry import SCHEMA_VERSION, DevscodeTelemetry, Telemetry
 
 _sessions: dict[int, Session] = {}
 
@@ -42,8 +41,8 @@ class Session:
     def __init__(self, shell: Any) -> None:
         import IPython
 
-        from devscode_nb.assistant_magics import AssistantMagics
-        from devscode_nb.magics import DevscodeMagics
+        from devscode_nb.ipython.assistant_magics import AssistantMagics
+        from devscode_nb.ipython.magics import DevscodeMagics
 
         self.shell = shell
         self.kind = shell_kind(shell)
@@ -113,13 +112,12 @@ class Session:
         decision = self.telemetry.refresh()
         if self.frontend.headless or not decision.enabled or self._acknowledged():
             return
-        from devscode_nb.banner import show_notice
+        from devscode_nb.ipython.banner import show_notice
 
         show_notice(self)
 
     def _acknowledged(self) -> bool:
         version, _choice = self.telemetry.state.notice()
-        from devscode_nb.events import SCHEMA_VERSION
 
         return version == SCHEMA_VERSION
 
