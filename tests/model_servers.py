@@ -24,6 +24,9 @@ it), ``known_models`` (others get 404), and ``fault``:
 ``"error_event"``         (Anthropic) an ``overloaded_error`` event after the first delta
 ========================  ==========================================================
 
+``raw_stream`` (a list of ``(event name or None, data)``) replaces the streamed answer of either
+protocol with exactly those server-sent events, for hostile or malformed streams.
+
 Use it as a context manager in tests, or run it for a demo::
 
     python tests/model_servers.py --port 8765 [--answer-file answer.md] [--delay 0.02]
@@ -89,6 +92,7 @@ class ModelServer:
         api_key: str | None = None,
         known_models: set[str] | None = None,
         fault: str | None = None,
+        raw_stream: list[tuple[str | None, str]] | None = None,
         prompt_tokens: int = 17,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -100,6 +104,7 @@ class ModelServer:
         self.api_key = api_key
         self.known_models = known_models
         self.fault = fault
+        self.raw_stream = raw_stream
         self.prompt_tokens = prompt_tokens
         self.requests: list[Recorded] = []
         self._stopping = threading.Event()
@@ -250,6 +255,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _end_stream(self) -> None:
         self._chunk(b"")
 
+    def _raw(self) -> bool:
+        """Send ``raw_stream`` verbatim, if set (True: the request is answered)."""
+        if self.owner.raw_stream is None:
+            return False
+        self._start_stream()
+        for event, data in self.owner.raw_stream:
+            self._pause()
+            self._sse(data, event)
+        self._end_stream()
+        return True
+
     def _pause(self) -> None:
         if self.owner.delay:
             time.sleep(self.owner.delay)
@@ -390,6 +406,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, answer)
             return
         chunk = {**base, "object": "chat.completion.chunk"}
+        if self._raw():
+            return
         self._start_stream()
         self._sse(
             {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
@@ -472,6 +490,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "output_tokens": len(pieces),
                 }
             self._json(200, answer)
+            return
+        if self._raw():
             return
         self._start_stream()
         message: dict[str, Any] = {

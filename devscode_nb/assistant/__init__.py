@@ -8,7 +8,7 @@ first request). The IPython layer uses the names below.
 from __future__ import annotations
 
 from devscode_nb.assistant.core import OWN_MAGIC, Assistant, AssistantError, Reply
-from devscode_nb.assistant.providers import ModelConfig
+from devscode_nb.assistant.providers import Limits, ModelConfig, ProviderError
 from devscode_nb.assistant.providers.models import LOCAL_PROVIDERS, display_url
 from devscode_nb.assistant.suggestions import Suggestion
 
@@ -17,7 +17,9 @@ __all__ = [
     "OWN_MAGIC",
     "Assistant",
     "AssistantError",
+    "Limits",
     "ModelConfig",
+    "ProviderError",
     "Reply",
     "Suggestion",
     "display_url",

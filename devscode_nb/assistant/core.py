@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devscode_nb.assistant.providers import Answer, ModelConfig, ProviderError, chat, resolve_models
+from devscode_nb.assistant.providers import (
+    Answer,
+    Limits,
+    ModelConfig,
+    ProviderError,
+    chat,
+    resolve_models,
+)
+from devscode_nb.assistant.providers.base import make_usage
 from devscode_nb.assistant.providers.models import find_model
 from devscode_nb.assistant.suggestions import Suggestion, SuggestionTracker, extract_code
 from devscode_nb.config_file import ConfigWatcher
@@ -271,10 +279,13 @@ class Assistant:
         timeout: float = 60.0,
         on_text: Callable[[str], None] | None = None,
         stream: bool = True,
+        limits: Limits | None = None,
     ) -> Reply:
         """Run one command against a model; never raises for model or config trouble.
 
         ``KeyboardInterrupt`` during the request comes back as ``error_kind="interrupted"``.
+        An answer stopped by ``limits`` keeps what arrived (``error_kind="limit"``), is recorded
+        as a generation with estimated counts, and offers its code if a block was complete.
         """
         reply = Reply(command=command_name.lstrip("/") or "ask")
         try:
@@ -295,10 +306,18 @@ class Assistant:
         self._record_command(command.name, model)
         trace_id = secrets.token_hex(16)
         try:
-            answer = chat(model, messages, on_text=on_text, stream=stream, timeout=timeout)
+            answer = chat(
+                model, messages, on_text=on_text, stream=stream, timeout=timeout, limits=limits
+            )
         except ProviderError as err:
             reply.text, reply.error, reply.error_kind = err.partial_text, str(err), err.kind
-            if err.latency_s is not None:  # a request was made (not a config problem)
+            if err.kind == "limit":
+                reply.answer = _stopped(err, model, messages, stream)
+                self._record_generation(model, trace_id, reply.answer, err, stream)
+                code = extract_code(err.partial_text, whole_blocks=True)
+                if code:
+                    reply.suggestion = self.open_suggestion(code, model, command.name)
+            elif err.latency_s is not None:  # a request was made (not a config problem)
                 self._record_generation(model, trace_id, None, err, stream)
             return reply
         reply.answer, reply.text = answer, answer.text
@@ -391,7 +410,7 @@ class Assistant:
             "$ai_trace_id": trace_id,
             "$ai_is_error": error is not None,
         }
-        if answer is not None:
+        if answer is not None:  # also an answer stopped by a limit: what arrived is known
             usage = answer.usage
             props.update(
                 {
@@ -427,6 +446,21 @@ class Assistant:
                 atexit.unregister(self.close)
             self._exit_hook = False
         self.tracker.close_all()
+
+
+def _stopped(
+    err: ProviderError, model: ModelConfig, messages: list[dict[str, str]], stream: bool
+) -> Answer:
+    """What is known of an answer stopped by a limit: its text so far, estimated counts."""
+    return Answer(
+        text=err.partial_text,
+        usage=make_usage(None, None, messages, err.partial_text),
+        latency_s=err.latency_s or 0.0,
+        http_status=err.http_status or 200,
+        model=model.model,
+        provider=model.provider,
+        stream=stream,
+    )
 
 
 def _looks_like_code(text: str) -> bool:

@@ -42,16 +42,18 @@ _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\n
 _MAGIC_LINE = re.compile(r"^\s*[%!]")
 
 
-def extract_code(answer_text: str) -> str | None:
+def extract_code(answer_text: str, *, whole_blocks: bool = False) -> str | None:
     """The code to offer from an answer, or ``None`` when there is none.
 
     The first fenced block labelled Python (or unlabelled, if none is labelled Python); a block
-    left unclosed (a cut-off answer) runs to the end. Blocks in other languages (bash, json …)
-    are not offered. Without fences, the whole answer when it is plainly code: it parses as
-    Python (IPython ``%``/``!`` lines allowed) and is more than a lone name or number.
+    left unclosed (a cut-off answer) runs to the end, unless ``whole_blocks`` (an answer stopped
+    by a limit: only a closed block is offered, and unfenced text never). Blocks in other
+    languages (bash, json …) are not offered. Without fences, the whole answer when it is
+    plainly code: it parses as Python (IPython ``%``/``!`` lines allowed) and is more than a
+    lone name or number.
     """
-    blocks = _fenced_blocks(answer_text)
-    if blocks:
+    blocks = _fenced_blocks(answer_text, whole_blocks)
+    if blocks or whole_blocks:
         for lang, code in blocks:
             if lang in _PYTHON_LANGS and code.strip():
                 return _tidy(code)
@@ -63,7 +65,7 @@ def extract_code(answer_text: str) -> str | None:
     return _tidy(text) if text.strip() and _plainly_code(text) else None
 
 
-def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+def _fenced_blocks(text: str, whole_blocks: bool = False) -> list[tuple[str, str]]:
     blocks: list[tuple[str, str]] = []
     lines = text.splitlines()
     i = 0
@@ -86,7 +88,8 @@ def _fenced_blocks(text: str) -> list[tuple[str, str]]:
                 break
             body.append(lines[i])
             i += 1
-        blocks.append((lang.lstrip("{.").rstrip("}"), "\n".join(body)))
+        if i < len(lines) or not whole_blocks:
+            blocks.append((lang.lstrip("{.").rstrip("}"), "\n".join(body)))
         i += 1
     return blocks
 

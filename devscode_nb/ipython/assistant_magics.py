@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shlex
 import sys
-import time
 from typing import Any
 
 from IPython.core.error import UsageError as IPythonUsageError
@@ -21,17 +20,18 @@ from devscode_nb.assistant import (
     OWN_MAGIC,
     Assistant,
     AssistantError,
+    Limits,
     ModelConfig,
+    ProviderError,
     Reply,
     Suggestion,
     display_url,
 )
 from devscode_nb.ipython.magics import UsageError
+from devscode_nb.ipython.model_output import TerminalFilter, plain, to_html
 
 #: Frontends that cannot take ``set_next_input`` (the payload is ignored there).
 NO_NEXT_INPUT = frozenset({"vscode", "colab"})
-#: At most this often (seconds) is a streaming answer redrawn in a kernel.
-REDRAW_S = 0.05
 
 _VAR = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}(?!\})")
 _MISSING = object()
@@ -92,7 +92,7 @@ class AssistantMagics:
         command = parsed.command or "ask"
         if not command.startswith("/") and parsed.command is not None:
             raise UsageError(f"Commands start with a slash: /{command} (see %devscode commands)")
-        self.run(command, self._expand(body), parsed.model)
+        self.run(command, self._expand(body), parsed.model, whole_cell=True)
 
     def ask_line(self, args: list[str]) -> None:
         line = args[0] if args else ""
@@ -111,11 +111,14 @@ class AssistantMagics:
 
     # --- asking -----------------------------------------------------------------------------
 
-    def run(self, command: str, text: str, model_name: str | None) -> None:
+    def run(
+        self, command: str, text: str, model_name: str | None, whole_cell: bool = False
+    ) -> None:
         magics = self.magics
         cells = self._earlier_cells()
         context = cells[-magics.context_cells :] if magics.context_cells > 0 else []
-        view = _Stream(self.session.kind == "kernel")
+        rich = self.session.kind == "kernel"
+        view = _Stream(rich, replace=rich and (whole_cell or self._cell_is_ours()))
         try:
             reply = self.assistant.ask(
                 command,
@@ -126,6 +129,7 @@ class AssistantMagics:
                 previous_cell=cells[-1] if cells else None,
                 timeout=magics.request_timeout,
                 on_text=view.add,
+                limits=self._limits(),
             )
         except KeyboardInterrupt:  # between the request's own guards: still one clean line
             view.finish()
@@ -133,10 +137,32 @@ class AssistantMagics:
             return
         view.finish(reply.text)
         if reply.error:
-            _error(reply.error)
-            return
+            _error(reply.error)  # a limit keeps what arrived, and a complete code block
         if reply.suggestion is not None:
             self.show_suggestion(reply)
+
+    def _limits(self) -> Limits:
+        magics = self.magics
+        time_s, size = magics.answer_time_limit, magics.answer_size_limit
+        return Limits(
+            time_s=time_s if time_s > 0 else None,
+            size_chars=size if size > 0 else None,
+            time_setting="DevscodeMagics.answer_time_limit (e.g. %config "
+            f"DevscodeMagics.answer_time_limit = {max(2 * time_s, 60):g})",
+            size_setting="DevscodeMagics.answer_size_limit (e.g. %config "
+            f"DevscodeMagics.answer_size_limit = {max(2 * size, 100_000)})",
+        )
+
+    def _cell_is_ours(self) -> bool:
+        """The running cell holds only devscode magics (and comments): its output may be
+        replaced by the rendered answer without taking anything of the person's with it."""
+        parent = getattr(self.shell, "parent_header", None)
+        content = parent.get("content") if isinstance(parent, dict) else None
+        code = content.get("code") if isinstance(content, dict) else None
+        if not isinstance(code, str):
+            return False
+        lines = [line.strip() for line in code.splitlines() if line.strip()]
+        return all(OWN_MAGIC.match(line) or line.startswith("#") for line in lines)
 
     def _earlier_cells(self) -> list[str]:
         """Sources of the cells run before this one, oldest first, without devscode's own."""
@@ -217,7 +243,7 @@ class AssistantMagics:
     def models(self) -> None:
         try:
             models = self.assistant.models()
-        except AssistantError as err:
+        except (AssistantError, ProviderError) as err:
             raise UsageError(str(err)) from None
         path = self.assistant.config_path
         if not models:
@@ -287,42 +313,39 @@ def _error(message: str) -> None:
 
 
 class _Stream:
-    """Shows an answer as it arrives: Markdown updated in place (kernel) or printed text."""
+    """Shows an answer as it arrives, in time and bytes linear in its size (SPEC §6).
 
-    def __init__(self, rich: bool) -> None:
+    Pieces are written once, as plain text without control sequences, to stdout (ipykernel
+    batches them: a few updates a second). In a kernel whose cell is ours alone (``replace``),
+    the streamed text is then swapped for one rendering of the whole answer: inert HTML from
+    its Markdown, with the plain text as fallback. Anywhere else the plain text stays.
+    """
+
+    def __init__(self, rich: bool, replace: bool = False) -> None:
         self.rich = rich
-        self.parts: list[str] = []
-        self.handle: Any = None
-        self.last = 0.0
-        self.printed = False
+        self.replace = replace
+        self.filter = TerminalFilter()
+        self.streamed = False
 
     def add(self, piece: str) -> None:
-        self.parts.append(piece)
-        if not self.rich:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-            self.printed = True
-            return
-        now = time.monotonic()
-        if self.handle is None or now - self.last >= REDRAW_S:
-            self._draw("".join(self.parts))
-            self.last = now
+        self._write(self.filter.feed(piece))
 
-    def _draw(self, text: str) -> None:
-        from IPython.display import display
-
-        bundle = {"text/markdown": text, "text/plain": text}
-        if self.handle is None:
-            self.handle = display(bundle, raw=True, display_id=True)
-        else:
-            self.handle.update(bundle, raw=True)
+    def _write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            self.streamed = True
+            if not self.rich:
+                sys.stdout.flush()
 
     def finish(self, text: str | None = None) -> None:
-        """The final state; ``text`` is the whole answer (or the partial one on error)."""
-        if self.rich:
-            final = text if text is not None else "".join(self.parts)
-            if final and (self.handle is not None or text):
-                self._draw(final)
-        elif self.printed:
+        """The final state; ``text`` is the whole answer (or what arrived before an error)."""
+        self._write(self.filter.flush())
+        if self.replace and text and text.strip():
+            from IPython.display import clear_output, display
+
+            sys.stdout.flush()
+            clear_output(wait=True)
+            display({"text/html": to_html(text), "text/plain": plain(text)}, raw=True)
+        elif self.streamed:
             sys.stdout.write("\n")
             sys.stdout.flush()

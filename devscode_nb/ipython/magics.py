@@ -57,6 +57,16 @@ class DevscodeMagics(Magics):
     request_timeout = Float(
         60.0, help="Seconds to wait for a model server to connect or to send more of an answer."
     ).tag(config=True)
+    answer_time_limit = Float(
+        900.0,
+        help="Seconds one answer may take in all, however steadily it streams (0: no limit). "
+        "Reaching it stops the answer and keeps what arrived.",
+    ).tag(config=True)
+    answer_size_limit = Int(
+        1_000_000,
+        help="Characters one answer may have (0: no limit); a long code answer is ~20 000. "
+        "Reaching it stops the answer and keeps what arrived.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any, session: Any, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)

@@ -16,6 +16,7 @@ from .base import (
     CHARS_PER_TOKEN,
     Answer,
     Callback,
+    Limits,
     ModelConfig,
     ProviderError,
     Usage,
@@ -29,6 +30,7 @@ __all__ = [
     "KEY_ENV_VARS",
     "LOCAL_PROVIDERS",
     "Answer",
+    "Limits",
     "ModelConfig",
     "ProviderError",
     "Usage",
@@ -46,16 +48,44 @@ def chat(
     on_text: Callback | None = None,
     stream: bool = True,
     timeout: float = 60.0,
+    limits: Limits | None = None,
 ) -> Answer:
     """Send ``messages`` (``{"role", "content"}`` dicts) to ``model`` and return its answer.
 
     ``on_text`` gets each piece of text as it arrives (once, with the whole text, when not
-    streaming). ``timeout`` bounds connecting and each wait for data, in seconds.
+    streaming). ``timeout`` bounds connecting and each wait for data, in seconds; ``limits``
+    bound the whole answer's time and size (``ProviderError(kind="limit")`` with what arrived).
+
+    Only ``ProviderError`` leaves: any other failure (a bug, a library's surprise) becomes a
+    one-line ``protocol`` error that carries neither the original message nor its traceback,
+    whose frames hold the request headers and so the key.
     """
-    if model.provider == "anthropic":
-        from . import anthropic
+    try:
+        if model.provider == "anthropic":
+            from . import anthropic
 
-        return anthropic.chat(model, messages, on_text=on_text, stream=stream, timeout=timeout)
-    from . import openai_compat
+            return anthropic.chat(
+                model, messages, on_text=on_text, stream=stream, timeout=timeout, limits=limits
+            )
+        from . import openai_compat
 
-    return openai_compat.chat(model, messages, on_text=on_text, stream=stream, timeout=timeout)
+        return openai_compat.chat(
+            model, messages, on_text=on_text, stream=stream, timeout=timeout, limits=limits
+        )
+    except ProviderError as err:
+        raise _detached(err) from None
+    except Exception as exc:  # the one place that turns anything else into one line
+        name = type(exc).__name__
+    raise _detached(
+        ProviderError(
+            "protocol",
+            f'The request to model "{model.title}" failed unexpectedly ({name}): try again; if '
+            "it keeps failing, report it to devscode_nb",
+        )
+    ) from None
+
+
+def _detached(err: ProviderError) -> ProviderError:
+    """``err`` without the chain and frames it collected on the way (headers live there)."""
+    err.__cause__ = err.__context__ = None
+    return err.with_traceback(None)

@@ -9,30 +9,17 @@ partial text.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from .base import Answer, Callback, ModelConfig, ProviderError, make_usage
+from .base import Answer, Callback, Limits, ModelConfig, ProviderError, make_usage
+from .errors import in_band_error, json_object
 from .http import Progress, Response, Target, exchange, parse_json
 from .models import base_url, require_key
 
 API_VERSION = "2023-06-01"
 #: ``max_tokens`` is required by the API; used when ``completionOptions.maxTokens`` is not set.
 DEFAULT_MAX_TOKENS = 4096
-
-#: Error types in error events → the HTTP status the same error has as a response.
-_ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
-
 
 def build_body(model: ModelConfig, messages: list[dict[str, str]], stream: bool) -> dict[str, Any]:
     """The request body: system messages move to the top-level ``system`` field."""
@@ -65,6 +52,7 @@ def chat(
     on_text: Callback | None = None,
     stream: bool = True,
     timeout: float = 60.0,
+    limits: Limits | None = None,
 ) -> Answer:
     """Ask Anthropic's Messages API; see :func:`devscode_nb.assistant.providers.chat`."""
     base = base_url(model)
@@ -74,7 +62,7 @@ def chat(
         headers["x-api-key"] = key
     body = build_body(model, messages, stream)
     started = time.monotonic()
-    progress = Progress(on_text, started)
+    progress = Progress(on_text, started, limits)
     target = Target(model, base, "/messages", timeout)
 
     def handle(resp: Response) -> Answer:
@@ -112,43 +100,52 @@ def _input_tokens(usage: dict[str, Any]) -> int | None:
 def _read_stream(
     target: Target, resp: Response, progress: Progress
 ) -> tuple[int | None, int | None]:
+    """Text deltas and usage; an event of the wrong shape or type is a one-line ``protocol``
+    error (never an ``AttributeError`` carrying the request's locals)."""
     prompt: int | None = None
     generated: int | None = None
     complete = False
     for event, data in resp.events():
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            raise _bad(target, progress, "an event that is not JSON") from None
-        if not isinstance(obj, dict):
-            raise _bad(target, progress, "an event that is not an object")
+        progress.check()
+        obj = json_object(data)
+        if obj is None:
+            raise _bad(target, progress, "an event that is not a JSON object")
         kind = obj.get("type") or event
         if kind == "message_start":
-            usage = (obj.get("message") or {}).get("usage") or {}
-            prompt = _input_tokens(usage)
+            prompt = _input_tokens(_dict(_dict(obj.get("message")).get("usage")))
         elif kind == "content_block_delta":
-            delta = obj.get("delta") or {}
-            if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
-                progress.add(delta["text"])
+            delta = obj.get("delta")
+            if not isinstance(delta, dict):
+                raise _bad(target, progress, "a content_block_delta whose delta is not an object")
+            if delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if not isinstance(text, str):
+                    raise _bad(target, progress, "a text_delta whose text is not text")
+                progress.add(text)
         elif kind == "message_delta":
-            usage = obj.get("usage") or {}
-            if isinstance(usage.get("output_tokens"), int):
-                generated = usage["output_tokens"]
+            usage = _dict(obj.get("usage"))
+            output = usage.get("output_tokens")
+            if isinstance(output, int) and not isinstance(output, bool):
+                generated = output
             prompt = _input_tokens(usage) or prompt
         elif kind == "message_stop":
             complete = True
             break
         elif kind == "error":
-            raise _error_event(target, progress, obj)
+            raise in_band_error(target, progress, obj)
     if not complete:
         raise target.error(
             "protocol",
             f"The stream from {target.shown} ended before message_stop "
-            f"(after {len(progress.text)} characters): try again",
+            f"(after {progress.size} characters): try again",
             http_status=resp.status,
             progress=progress,
         )
     return prompt, generated
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _read_json(target: Target, resp: Response, progress: Progress) -> tuple[int | None, int | None]:
@@ -156,7 +153,7 @@ def _read_json(target: Target, resp: Response, progress: Progress) -> tuple[int 
     if not isinstance(data, dict):
         raise _bad(target, progress, "JSON that is not an object")
     if data.get("type") == "error":
-        raise _error_event(target, progress, data)
+        raise in_band_error(target, progress, data)
     content = data.get("content")
     if not isinstance(content, list):
         raise _bad(target, progress, "no content")
@@ -167,8 +164,7 @@ def _read_json(target: Target, resp: Response, progress: Progress) -> tuple[int 
             if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
         )
     )
-    raw_usage = data.get("usage")
-    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+    usage = _dict(data.get("usage"))
     out = usage.get("output_tokens")
     return _input_tokens(usage), out if isinstance(out, int) else None
 
@@ -177,18 +173,5 @@ def _bad(target: Target, progress: Progress, what: str) -> ProviderError:
     return target.error(
         "protocol",
         f"{target.shown} sent {what}: is apiBase pointing at Anthropic's Messages API?",
-        progress=progress,
-    )
-
-
-def _error_event(target: Target, progress: Progress, obj: dict[str, Any]) -> ProviderError:
-    error = obj.get("error") or {}
-    etype = error.get("type", "error") if isinstance(error, dict) else "error"
-    message = error.get("message", etype) if isinstance(error, dict) else str(error)
-    return target.error(
-        "http",
-        f"anthropic at {target.shown} reported {etype}: {message} — try again later",
-        http_status=_ERROR_STATUS.get(etype),
-        server_message=str(message),
         progress=progress,
     )

@@ -28,6 +28,8 @@ ErrorKind = Literal[
     "timeout",
     "interrupted",
     "protocol",
+    "limit",
+    "bad_key",
 ]
 
 
@@ -95,8 +97,22 @@ class ProviderError(Exception):
         self.latency_s = latency_s
 
 
+#: Longest error line we show: a server's message is cut well before this (``cut``).
+MAX_ERROR_LINE = 600
+
+#: C0/C1 control characters, DEL, and the bidirectional overrides that reorder shown text.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace folded to single spaces, control characters gone, at most one screen line."""
+    return cut(text, MAX_ERROR_LINE)
+
+
+def cut(text: str, limit: int = 300) -> str:
+    """``text`` on one line, shortened to ``limit`` characters with an ellipsis."""
+    text = " ".join(_CONTROLS.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def estimate_tokens(text: str) -> int:
@@ -128,16 +144,86 @@ _KEYLIKE = re.compile(
 
 
 MIN_SCRUBBED_KEY = 6
+#: A run of this many characters of the key, found anywhere in a message, is redacted.
+KEY_FRAGMENT = 8
 
 
 def scrub(text: str, secret: str | None) -> str:
-    """Remove the API key, and anything shaped like a key, from text shown to the user.
+    """Remove the API key, any long fragment of it, and anything shaped like a key.
 
-    Some servers echo a fragment of a rejected key (``Incorrect API key provided: sk-ab***``).
+    Some servers echo a rejected key whole or in part (``Incorrect API key provided:
+    sk-ab***wxyz``, ``invalid key 'abcd1234efgh…'``); a placeholder like "x" is no secret.
     """
-    if secret and len(secret) >= MIN_SCRUBBED_KEY:  # a placeholder like "x" is no secret
+    if secret and len(secret) >= MIN_SCRUBBED_KEY:
         text = text.replace(secret, "<key>")
+        text = _redact_fragments(text, secret)
     return _KEYLIKE.sub("<key>", text)
+
+
+def _redact_fragments(text: str, secret: str) -> str:
+    """Every run of ``KEY_FRAGMENT`` or more characters that also occurs in ``secret``."""
+    n = min(KEY_FRAGMENT, len(secret))
+    grams = {secret[i : i + n] for i in range(len(secret) - n + 1)}
+    hit = [False] * len(text)
+    for i in range(len(text) - n + 1):
+        if text[i : i + n] in grams:
+            hit[i : i + n] = [True] * n
+    if not any(hit):
+        return text
+    out: list[str] = []
+    for i, ch in enumerate(text):
+        if not hit[i]:
+            out.append(ch)
+        elif i == 0 or not hit[i - 1]:
+            out.append("<key>")
+    return "".join(out)
+
+
+_UNSENDABLE = re.compile(r"[^\x21-\x7e]")
+
+
+def check_key(key: str | None, title: str, source: str, config_path: str) -> None:
+    """Reject a key that cannot go into an HTTP header (a line break, a control character,
+    a space or a non-ASCII character): naming the model and where the key came from, never
+    the key. Caught when the config is read, so no request library ever sees (and prints) it.
+    """
+    if key and _UNSENDABLE.search(key):
+        where = f'"apiKey" of model "{title}" in {config_path}' if source == "apiKey" else (
+            f'{source} (the key for model "{title}")'
+        )
+        raise ProviderError(
+            "bad_key",
+            f"{where} contains a line break, space, control or non-ASCII character: "
+            "paste the key again as one line",
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Overall bounds on one answer (``None``: unbounded); the settings name how to raise them.
+
+    The request timeout bounds each wait for data; these bound the whole answer, so an endless
+    stream or a slow drip ends too.
+    """
+
+    time_s: float | None = None
+    size_chars: int | None = None
+    time_setting: str = "the time limit"
+    size_setting: str = "the size limit"
+
+    def exceeded(self, size: int, elapsed: float) -> str | None:
+        """What to tell the person when a limit is passed by now, else ``None``."""
+        if self.size_chars is not None and size > self.size_chars:
+            return (
+                f"Stopped the answer at the size limit ({self.size_chars:,} characters); what "
+                f"arrived is kept. To allow more, raise {self.size_setting}"
+            )
+        if self.time_s is not None and elapsed >= self.time_s:
+            return (
+                f"Stopped the answer at the time limit ({self.time_s:g} s); what arrived is "
+                f"kept. To allow more, raise {self.time_setting}"
+            )
+        return None
 
 
 Callback = Callable[[str], None]

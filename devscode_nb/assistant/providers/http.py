@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .base import Callback, ModelConfig, ProviderError, scrub
+from .base import Callback, Limits, ModelConfig, ProviderError, scrub
+from .errors import hint, server_message, shown_message
 from .models import LOCAL_PROVIDERS, display_url
 
 T = TypeVar("T")
@@ -34,22 +35,47 @@ READ_SIZE = 8192
 
 
 class Progress:
-    """Text received so far; lets errors and interrupts carry the partial answer."""
+    """Text received so far; lets errors and interrupts carry the partial answer.
 
-    def __init__(self, on_text: Callback | None, started: float) -> None:
+    Enforces the overall ``limits`` where text arrives: past the size limit nothing more is kept,
+    and reaching either limit raises ``ProviderError(kind="limit")`` (``check`` is also called
+    by the stream readers on every event, so a stream without text still ends in time).
+    """
+
+    def __init__(
+        self, on_text: Callback | None, started: float, limits: Limits | None = None
+    ) -> None:
         self.parts: list[str] = []
         self.on_text = on_text
         self.started = started
         self.first_text_s: float | None = None
+        self.limits = limits
+        self.size = 0
 
     def add(self, text: str) -> None:
-        if not text:
+        wanted = self.size + len(text)
+        if text:
+            if self.limits is not None and self.limits.size_chars is not None:
+                text = text[: max(0, self.limits.size_chars - self.size)]
+            if self.first_text_s is None:
+                self.first_text_s = time.monotonic() - self.started
+            self.parts.append(text)
+            self.size += len(text)
+            if self.on_text is not None and text:
+                self.on_text(text)
+        self.check(wanted)
+
+    def check(self, wanted: int | None = None) -> None:
+        """Raise ``ProviderError(kind="limit")`` with what arrived once a limit is passed
+        (``wanted``: the size the answer would have had without the size limit)."""
+        if self.limits is None:
             return
-        if self.first_text_s is None:
-            self.first_text_s = time.monotonic() - self.started
-        self.parts.append(text)
-        if self.on_text is not None:
-            self.on_text(text)
+        elapsed = time.monotonic() - self.started
+        message = self.limits.exceeded(self.size if wanted is None else wanted, elapsed)
+        if message is not None:
+            raise ProviderError(
+                "limit", message, http_status=200, partial_text=self.text, latency_s=elapsed
+            )
 
     @property
     def text(self) -> str:
@@ -254,76 +280,21 @@ def _unreachable(target: Target, exc: OSError, progress: Progress) -> ProviderEr
     )
 
 
-_HINTS = {
-    401: 'check "apiKey" for model "{title}" in {path}',
-    403: 'check that the key for model "{title}" may use this model ({path})',
-    404: 'check "model" (and "apiBase") for "{title}" in {path}; is the model installed/served?',
-    408: "the server timed out; try again",
-    413: "the prompt is too large; shorten it",
-    429: "rate limited or out of quota; wait and retry, or check your plan",
-}
-
-
 def _http_error(target: Target, response: Response, progress: Progress) -> ProviderError:
     status = response.status
     try:
         raw = response.read_body(MAX_ERROR_BODY)
     except (OSError, http.client.HTTPException):
         raw = b""
-    message = server_message(raw) or response.resp.reason or "error"
-    message = scrub(message, target.model.api_key)
-    if len(message) > 300:
-        message = message[:297] + "..."
-    hint = _HINTS.get(status)
-    if hint is None:
-        hint = "the server failed; try again later" if status >= 500 else "check the request"
-    hint = hint.format(title=target.model.title, path=target.model.config_path)
+    message = shown_message(server_message(raw) or response.resp.reason or "error", target.model)
     return target.error(
         "http",
-        f"HTTP {status} from {target.model.provider} at {target.shown}: {message} — {hint}",
+        f"HTTP {status} from {target.model.provider} at {target.shown}: {message} — "
+        f"{hint(status, target.model)}",
         http_status=status,
         server_message=message,
         latency_s=time.monotonic() - progress.started,
     )
-
-
-def server_message(raw: bytes) -> str | None:
-    """The human message in an error body, for the shapes OpenAI, Anthropic, Ollama and vLLM use.
-
-    ``{"error": {"message": ...}}``, ``{"type": "error", "error": {...}}``, ``{"error": "..."}``,
-    ``{"message": ...}``, ``{"detail": ...}``; else the text itself if it is short.
-    """
-    text = raw.decode("utf-8", "replace").strip()
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return " ".join(text.split())[:300] if not text.startswith("<") else None
-    return _message_in(data)
-
-
-def _message_in(data: Any) -> str | None:
-    if isinstance(data, list) and data:
-        return _message_in(data[0])
-    if not isinstance(data, dict):
-        return str(data) if isinstance(data, str) else None
-    error = data.get("error")
-    if isinstance(error, dict):
-        found = _message_in(error)
-        if found:
-            return found
-    elif isinstance(error, str) and error:
-        return error
-    for key in ("message", "detail", "msg"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, (list, dict)):
-            found = _message_in(value)
-            if found:
-                return found
-    return None
 
 
 def parse_json(target: Target, raw: bytes) -> Any:

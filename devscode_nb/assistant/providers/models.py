@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import DEFAULT_CONFIG_HINT, ModelConfig, ProviderError
+from .base import DEFAULT_CONFIG_HINT, ModelConfig, ProviderError, check_key
 
 #: Where each provider listens when ``apiBase`` is not set. Everything but anthropic speaks the
 #: OpenAI-compatible chat completions protocol at ``<base>/chat/completions``.
@@ -98,12 +98,13 @@ def resolve_models(
             continue
         provider = canonical_provider(provider)
         title = _str_or_none(entry.get("title")) or model.strip()
-        api_key = _str_or_none(entry.get("apiKey"))
+        api_key, source = _str_or_none(entry.get("apiKey")), "apiKey"
         if api_key is None:
-            api_key = next(
-                (env[v] for v in KEY_ENV_VARS.get(provider, ()) if env.get(v, "").strip()),
-                None,
+            source, api_key = next(
+                ((v, env[v]) for v in KEY_ENV_VARS.get(provider, ()) if env.get(v, "").strip()),
+                ("", None),
             )
+        check_key(api_key.strip() if api_key else None, title, source, config_path)
         options = entry.get("completionOptions")
         models.append(
             ModelConfig(

@@ -12,11 +12,11 @@ text (it is not returned as an answer, so no half suggestion is offered as if it
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from .base import Answer, Callback, ModelConfig, ProviderError, make_usage
+from .base import Answer, Callback, Limits, ModelConfig, ProviderError, make_usage
+from .errors import in_band_error, json_object
 from .http import Progress, Response, Target, exchange, parse_json
 from .models import DEFAULT_BASES, LOCAL_PROVIDERS, base_url, require_key
 
@@ -62,6 +62,7 @@ def chat(
     on_text: Callback | None = None,
     stream: bool = True,
     timeout: float = 60.0,
+    limits: Limits | None = None,
 ) -> Answer:
     """Ask an OpenAI-compatible server; see :func:`devscode_nb.assistant.providers.chat`."""
     base = base_url(model)
@@ -69,7 +70,7 @@ def chat(
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = build_body(model, messages, stream)
     try:
-        return _request(model, base, headers, body, messages, on_text, timeout)
+        return _request(model, base, headers, body, messages, on_text, timeout, limits)
     except ProviderError as exc:
         if (
             stream
@@ -78,7 +79,7 @@ def chat(
             and "stream_options" in (exc.server_message or "")
         ):
             body.pop("stream_options", None)
-            return _request(model, base, headers, body, messages, on_text, timeout)
+            return _request(model, base, headers, body, messages, on_text, timeout, limits)
         raise
 
 
@@ -90,9 +91,10 @@ def _request(
     messages: list[dict[str, str]],
     on_text: Callback | None,
     timeout: float,
+    limits: Limits | None,
 ) -> Answer:
     started = time.monotonic()
-    progress = Progress(on_text, started)
+    progress = Progress(on_text, started, limits)
     target = Target(model, base, "/chat/completions", timeout)
 
     def handle(resp: Response) -> Answer:
@@ -118,30 +120,41 @@ def _request(
 def _read_stream(
     target: Target, resp: Response, progress: Progress
 ) -> tuple[int | None, int | None]:
+    """Text deltas of choice 0 and the usage chunk; anything of the wrong shape or type is a
+    one-line ``protocol`` error (never an ``AttributeError`` carrying the request's locals)."""
     prompt: int | None = None
     generated: int | None = None
     complete = False
     for _event, data in resp.events():
+        progress.check()
         if data.strip() == "[DONE]":
             complete = True
             break
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise _bad(target, progress, "a stream chunk that is not JSON") from None
-        if not isinstance(chunk, dict):
-            raise _bad(target, progress, "a stream chunk that is not an object")
+        chunk = json_object(data)
+        if chunk is None:
+            raise _bad(target, progress, "a stream chunk that is not a JSON object")
         if chunk.get("error"):
-            raise _in_band_error(target, progress, chunk)
-        usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")
+            raise in_band_error(target, progress, chunk)
+        usage = chunk.get("usage")
+        groq = chunk.get("x_groq")
+        if not isinstance(usage, dict) and isinstance(groq, dict):
+            usage = groq.get("usage")
         if isinstance(usage, dict):
             prompt = _int(usage.get("prompt_tokens"), prompt)
             generated = _int(usage.get("completion_tokens"), generated)
-        for choice in chunk.get("choices") or ():
+        choices = chunk.get("choices") or []
+        if not isinstance(choices, list):
+            raise _bad(target, progress, "a stream chunk whose choices are not a list")
+        for choice in choices:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            content = (choice.get("delta") or {}).get("content")
-            if isinstance(content, str):
+            delta = choice.get("delta") or {}
+            if not isinstance(delta, dict):
+                raise _bad(target, progress, "a stream chunk whose delta is not an object")
+            content = delta.get("content")
+            if content is not None and not isinstance(content, str):
+                raise _bad(target, progress, "a stream chunk whose content is not text")
+            if content:
                 progress.add(content)
             if choice.get("finish_reason"):
                 complete = True
@@ -149,7 +162,7 @@ def _read_stream(
         raise target.error(
             "protocol",
             f"The stream from {target.shown} ended before the answer was complete "
-            f"(after {len(progress.text)} characters): try again",
+            f"(after {progress.size} characters): try again",
             http_status=resp.status,
             progress=progress,
         )
@@ -161,13 +174,15 @@ def _read_json(target: Target, resp: Response, progress: Progress) -> tuple[int 
     if not isinstance(data, dict):
         raise _bad(target, progress, "JSON that is not an object")
     if data.get("error"):
-        raise _in_band_error(target, progress, data)
+        raise in_band_error(target, progress, data)
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise _bad(target, progress, "no choices")
     message = choices[0].get("message") or {}
     content = message.get("content") if isinstance(message, dict) else None
-    progress.add(content if isinstance(content, str) else "")
+    if content is not None and not isinstance(content, str):
+        raise _bad(target, progress, "a message whose content is not text")
+    progress.add(content or "")
     raw_usage = data.get("usage")
     usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
     return _int(usage.get("prompt_tokens"), None), _int(usage.get("completion_tokens"), None)
@@ -181,21 +196,5 @@ def _bad(target: Target, progress: Progress, what: str) -> ProviderError:
     return target.error(
         "protocol",
         f"{target.shown} sent {what}: is apiBase pointing at an OpenAI-compatible API?",
-        progress=progress,
-    )
-
-
-def _in_band_error(target: Target, progress: Progress, data: dict[str, Any]) -> ProviderError:
-    """An error object inside a 200 answer (OpenRouter and others do this mid-stream)."""
-    error = data.get("error")
-    message = error.get("message") if isinstance(error, dict) else error
-    code = error.get("code") if isinstance(error, dict) else None
-    status = code if isinstance(code, int) and 400 <= code < 600 else None
-    return target.error(
-        "http",
-        f"{target.model.provider} at {target.shown} reported an error: {message} — try again "
-        "or check the model",
-        http_status=status,
-        server_message=str(message),
         progress=progress,
     )
