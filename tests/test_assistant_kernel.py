@@ -1,4 +1,4 @@
-"""The assistant in a REAL Jupyter kernel: Markdown streamed in place, the next cell, the
+"""The assistant in a REAL Jupyter kernel: the answer streamed, then rendered, the next cell, the
 Accept/Reject buttons clicked as a browser clicks them, interrupts — with the events read back
 at a real capture server."""
 
@@ -63,11 +63,11 @@ def test_streams_in_place_fills_the_next_cell_and_the_buttons_decide(tmp_path, s
     with start_kernel(tmp_path, server, capture) as k:
         r = k.execute("%%devscode\nroot two", allow_stdin=True).raise_for_error()
         kinds = [o["output_type"] for o in r.outputs]
-        assert kinds[0] == "display_data" and "update_display_data" in kinds  # updated in place
-        answer_id = r.outputs[0]["transient"]["display_id"]
-        updates = [o for o in r.outputs if o["output_type"] == "update_display_data"]
-        assert all(o["transient"]["display_id"] == answer_id for o in updates)
-        assert updates[-1]["data"]["text/markdown"] == server.answer  # the whole answer, last
+        # streamed as text, then replaced by one rendering (tests/test_streaming_kernel.py)
+        cleared = kinds.index("clear_output")
+        assert set(kinds[:cleared]) == {"stream"} and kinds[cleared + 1] == "display_data"
+        assert r.outputs[cleared + 1]["data"]["text/plain"] == server.answer  # the whole answer
+        assert "<pre><code" in r.outputs[cleared + 1]["data"]["text/html"]
         payloads = r.reply.get("payload", [])
         assert [p["text"] for p in payloads if p["source"] == "set_next_input"] == [CODE]
         (plain,) = [d["text/plain"] for d in r.displays if VIEW in d]
