@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 
 from capture_server import CaptureServer, refused_url  # noqa: E402
+from model_servers import ModelServer  # noqa: E402
 from worker import EVENT, EXIT_MARKER  # noqa: E402
 
 PYTHON = sys.executable
@@ -709,6 +710,56 @@ def bench_deliver(sizes: Sizes) -> list[Row]:
     ]
 
 
+def streaming_answer(size: int) -> str:
+    """Prose and Python blocks, as an assistant answers, about ``size`` bytes."""
+    paragraph = (
+        "The *mean* of a sample is its sum divided by its size; `statistics.fmean` is fast. "
+        "Use **median** when outliers matter, and check `len(xs) > 0` first.\n\n"
+    )
+    code = (
+        "```python\nimport statistics\n\n\ndef summarise(xs):\n"
+        "    return {'mean': statistics.fmean(xs), 'median': statistics.median(xs)}\n```\n\n"
+    )
+    text = ""
+    while len(text) < size:
+        text += paragraph * 5 + code
+    return text
+
+
+#: (answer bytes, seconds between 100-byte deltas): a paced answer and a fast, long one.
+STREAMS = ((60_000, 0.004), (600_000, 0.0))
+
+
+def bench_streaming(sizes: Sizes) -> Row:
+    ratios, details, numbers = [], [], {}
+    for size, delay in STREAMS:
+        answer = streaming_answer(size)
+        pieces = [answer[i : i + 100] for i in range(0, len(answer), 100)]
+        progress(f"streaming a {len(answer) // 1000} KB answer into a real kernel")
+        with ModelServer(answer=answer, pieces=pieces, delay=delay) as server:
+            result = run_worker("streaming", {"base": server.base_url}, DO_NOT_TRACK="1")
+        ratio = result["bytes"] / len(answer.encode())
+        ratios.append(ratio)
+        kinds = result["kinds"]
+        details.append(
+            f"{len(answer) // 1000} KB: {result['bytes'] / 1e3:,.0f} KB sent ({ratio:.2f}×) in "
+            f"{kinds.count('stream')} stream + {kinds.count('display_data')} display messages, "
+            f"{result['wall_s']:.1f} s"
+        )
+        numbers[str(size)] = {"ratio": ratio, "answer_bytes": len(answer.encode()),
+                              **{k: v for k, v in result.items() if k != "stderr"}}
+    worst = max(ratios)
+    return Row(
+        "bytes to the frontend while streaming / answer bytes",
+        f"{worst:.2f}×",
+        " · ".join(f"{r:.2f}×" for r in ratios),
+        "; ".join(details),
+        "≤ 4× (stream once, render once)",
+        worst <= 4,
+        numbers,
+    )
+
+
 def memory_row(curve: list[list[float]], first_send_at: int | None) -> Row:
     """SPEC §4 "bounded memory": peak RSS must stop growing once the queues are full.
 
@@ -851,6 +902,7 @@ def run_all(sizes: Sizes) -> list[Row]:
         bench_load,
         bench_exit,
         bench_deliver,
+        bench_streaming,
     ]
     rows: list[Row] = []
     for bench in benches:

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import io
 import json
+import os
 import resource
 import statistics
 import sys
@@ -558,6 +559,46 @@ def mode_deliver(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# --- 8. streaming an answer to the frontend -------------------------------------------------------
+
+STREAM_MSGS = ("stream", "display_data", "update_display_data", "clear_output")
+
+
+def mode_streaming(args: dict[str, Any]) -> dict[str, Any]:
+    """Bytes a real kernel publishes on iopub while ``%%devscode`` streams an answer.
+
+    A kernel (ipykernel, started by jupyter_client with this HOME, whose config.json points at
+    the parent's loopback model server) runs the cell; every iopub message of that request is
+    read, and the JSON content of the display, stream and clear messages is counted.
+    """
+    from jupyter_client.manager import start_new_kernel
+
+    home = Path.home()
+    (home / ".devscode").mkdir(exist_ok=True)
+    model = {"title": "Bench", "provider": "openai", "model": "demo", "apiBase": args["base"]}
+    (home / ".devscode" / "config.json").write_text(json.dumps({"models": [model]}))
+    km, kc = start_new_kernel(kernel_name="python3", env=dict(os.environ), cwd=str(home))
+    try:
+        kc.execute_interactive("%load_ext devscode_nb", timeout=60, output_hook=lambda m: None)
+        messages: list[dict[str, Any]] = []
+        start = time.perf_counter()
+        kc.execute_interactive(
+            "%%devscode\nthe answer", timeout=600, output_hook=messages.append
+        )
+        wall = time.perf_counter() - start
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    counted = [m for m in messages if m["msg_type"] in STREAM_MSGS]
+    return {
+        "bytes": sum(
+            len(json.dumps(m["content"], ensure_ascii=False).encode()) for m in counted
+        ),
+        "kinds": [m["msg_type"] for m in counted],
+        "wall_s": wall,
+    }
+
+
 MODES = {
     "cells": mode_cells,
     "record": mode_record,
@@ -566,6 +607,7 @@ MODES = {
     "scaling": mode_scaling,
     "exit": mode_exit,
     "deliver": mode_deliver,
+    "streaming": mode_streaming,
 }
 
 
