@@ -25,7 +25,8 @@ it), ``known_models`` (others get 404), and ``fault``:
 ========================  ==========================================================
 
 ``raw_stream`` (a list of ``(event name or None, data)``) replaces the streamed answer of either
-protocol with exactly those server-sent events, for hostile or malformed streams.
+protocol with exactly those server-sent events, for hostile or malformed streams (the event
+name ``":"`` sends ``data`` as a comment line, as keep-alives are sent).
 
 Use it as a context manager in tests, or run it for a demo::
 
@@ -262,7 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_stream()
         for event, data in self.owner.raw_stream:
             self._pause()
-            self._sse(data, event)
+            if event == ":":  # a comment line (keep-alive)
+                self._chunk(f": {data}\n\n".encode())
+            else:
+                self._sse(data, event)
         self._end_stream()
         return True
 

@@ -204,6 +204,16 @@ def test_the_time_limit_also_counts_events_without_text(server: ModelServer) -> 
     assert err.kind == "limit" and err.partial_text == "a"
 
 
+def test_the_time_limit_holds_for_a_stream_of_keep_alive_comments(server: ModelServer) -> None:
+    server.raw_stream = [start("a")] + [(":", "keep-alive")] * 10_000
+    server.delay = 0.1
+    err = fails(server, "anthropic", limits=Limits(time_s=1.0))
+    assert err.kind == "limit" and err.partial_text == ""  # nothing Anthropic-shaped came
+    server.raw_stream = [start("a")] + [(":", "keep-alive")] * 10_000
+    err = fails(server, limits=Limits(time_s=1.0))
+    assert err.kind == "limit" and err.partial_text == "a"
+
+
 def test_an_answer_within_the_limits_is_untouched(server: ModelServer) -> None:
     answer = chat(model_at(server), ASK, limits=Limits(time_s=60, size_chars=len(server.answer)))
     assert answer.text == server.answer

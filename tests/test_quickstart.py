@@ -39,9 +39,10 @@ def test_the_quickstart_notebook_runs_and_records_the_flow(tmp_path):
     assert errors == []
     assert result.requests == 1
     answer_cell = next(c for c in result.notebook.cells if c.source.startswith("%%devscode"))
-    markdown = [o.data["text/markdown"] for o in answer_cell.outputs if "data" in o
-                and "text/markdown" in o.data]
-    assert markdown and "print(math.sqrt(2))" in markdown[-1]
+    rendered = [o.data for o in answer_cell.outputs if "data" in o and "text/html" in o.data]
+    assert len(rendered) == 1 and "print(math.sqrt(2))" in rendered[0]["text/html"]
+    assert "print(math.sqrt(2))" in rendered[0]["text/plain"]
+    assert [o.output_type for o in answer_cell.outputs].count("stream") == 0  # replaced
 
     events = [e["payload"] for e in result.log]
     assert all(e["disposition"].startswith("not sent") for e in result.log)

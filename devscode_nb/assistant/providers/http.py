@@ -125,11 +125,16 @@ class Response:
                 break
         return bytes(buf[:limit])
 
-    def events(self) -> Iterator[tuple[str, str]]:
-        """Server-sent events as ``(event name, data)``; the name is "" when not given."""
+    def events(self, tick: Callable[[], None] | None = None) -> Iterator[tuple[str, str]]:
+        """Server-sent events as ``(event name, data)``; the name is "" when not given.
+
+        ``tick`` is called for every piece read (comments and keep-alives included), so the
+        overall time limit holds even for a stream that never sends an event."""
         pending = b""
         event, data = "", list[str]()
         for piece in self.chunks():
+            if tick is not None:
+                tick()
             pending += piece
             *lines, pending = pending.split(b"\n")
             for raw in lines:
