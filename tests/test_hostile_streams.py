@@ -217,3 +217,14 @@ def test_the_time_limit_holds_for_a_stream_of_keep_alive_comments(server: ModelS
 def test_an_answer_within_the_limits_is_untouched(server: ModelServer) -> None:
     answer = chat(model_at(server), ASK, limits=Limits(time_s=60, size_chars=len(server.answer)))
     assert answer.text == server.answer
+
+
+def test_anything_unexpected_becomes_one_line_without_its_message_or_frames(
+    server: ModelServer,
+) -> None:
+    def failing_display(_text: str) -> None:  # a caller's callback that fails, key in hand
+        raise RuntimeError(f"display broke while holding {KEY}")
+
+    err = fails(server, on_text=failing_display)
+    assert err.kind == "protocol" and "failed unexpectedly (RuntimeError)" in str(err)
+    assert 'model "Hostile"' in str(err)

@@ -8,7 +8,6 @@ streams as Markdown, updated in place; elsewhere it is printed as it arrives.
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 from typing import Any
 
@@ -27,7 +26,7 @@ from devscode_nb.assistant import (
     Suggestion,
     display_url,
 )
-from devscode_nb.ipython.magics import UsageError
+from devscode_nb.ipython.magics import UsageError, split_words
 from devscode_nb.ipython.model_output import TerminalFilter, plain, to_html
 
 #: Frontends that cannot take ``set_next_input`` (the payload is ignored there).
@@ -86,7 +85,7 @@ class AssistantMagics:
     def cell(self, args: list[str]) -> None:
         line, body = args
         try:
-            parsed = _cell_args.parser.parse_args(shlex.split(self._expand(line)))
+            parsed = _cell_args.parser.parse_args(split_words(self._expand(line)))
         except IPythonUsageError as err:
             raise UsageError(f"{err} (usage: %%devscode [-m MODEL] [/command])") from None
         command = parsed.command or "ask"

@@ -38,6 +38,18 @@ class UsageError(Exception):
     """A one-line message about how the magic was called."""
 
 
+def split_words(line: str) -> list[str]:
+    """The magic line's words, shell-style; unbalanced quotes are a ``UsageError``.
+
+    Only this parse is reported as "could not read the command line": a ``ValueError`` from
+    anywhere else must not be printed as if it were about what the person typed.
+    """
+    try:
+        return shlex.split(line)
+    except ValueError as err:
+        raise UsageError(f"could not read the command line ({err}).") from None
+
+
 @magics_class
 class DevscodeMagics(Magics):
     """The ``%devscode`` magics; configurable as ``c.DevscodeMagics.*``."""
@@ -104,7 +116,7 @@ class DevscodeMagics(Magics):
             if head in self._raw:
                 self._subcommands[head]([rest.strip()])
                 return
-            words = shlex.split(line)
+            words = split_words(line)
             if not words:
                 self._help()
                 return
@@ -114,8 +126,6 @@ class DevscodeMagics(Magics):
             handler(words[1:])
         except UsageError as err:
             print(f"devscode: {err}")
-        except ValueError as err:  # shlex: unbalanced quotes
-            print(f"devscode: could not read the command line ({err}).")
 
     def _view(self, name: str) -> None:
         self.session.telemetry.record("$pageview", {"$current_url": f"devscode-nb://{name}"})
