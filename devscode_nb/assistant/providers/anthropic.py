@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from .base import Answer, Callback, Limits, ModelConfig, ProviderError, make_usage
-from .errors import in_band_error, json_object
-from .http import Progress, Response, Target, exchange, parse_json
+from .errors import in_band_error, json_object, parse_json
+from .http import Progress, Response, Target, exchange
 from .models import base_url, require_key
 
 API_VERSION = "2023-06-01"

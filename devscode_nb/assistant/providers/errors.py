@@ -103,6 +103,18 @@ def in_band_error(target: Target, progress: Progress, data: Any) -> ProviderErro
     )
 
 
+def parse_json(target: Target, raw: bytes) -> Any:
+    """``raw`` (a whole JSON answer) parsed, or a ``protocol`` error naming the server."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting
+        raise target.error(
+            "protocol",
+            f"{target.shown} answered with something that is not JSON: is apiBase pointing at "
+            "an OpenAI-compatible (or Anthropic) API?",
+        ) from None
+
+
 def json_object(data: str) -> dict[str, Any] | None:
     """``data`` parsed as a JSON object, else ``None`` (not JSON, truncated, or not an object)."""
     try:
@@ -128,7 +140,7 @@ def server_message(raw: bytes) -> str | None:
         return None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return " ".join(text.split())[:MAX_SERVER_MESSAGE] if not text.startswith("<") else None
     return _message_in(data)
 

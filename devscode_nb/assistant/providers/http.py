@@ -39,7 +39,7 @@ class Progress:
 
     Enforces the overall ``limits`` where text arrives: past the size limit nothing more is kept,
     and reaching either limit raises ``ProviderError(kind="limit")`` (``check`` is also called
-    by the stream readers on every event, so a stream without text still ends in time).
+    for every piece of a stream read, so a stream without text still ends in time).
     """
 
     def __init__(
@@ -300,15 +300,3 @@ def _http_error(target: Target, response: Response, progress: Progress) -> Provi
         server_message=message,
         latency_s=time.monotonic() - progress.started,
     )
-
-
-def parse_json(target: Target, raw: bytes) -> Any:
-    """``raw`` as JSON, or a ``protocol`` error naming the server."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise target.error(
-            "protocol",
-            f"{target.shown} answered with something that is not JSON: is apiBase pointing at "
-            "an OpenAI-compatible (or Anthropic) API?",
-        ) from None

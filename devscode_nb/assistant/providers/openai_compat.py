@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from .base import Answer, Callback, Limits, ModelConfig, ProviderError, make_usage
-from .errors import in_band_error, json_object
-from .http import Progress, Response, Target, exchange, parse_json
+from .errors import in_band_error, json_object, parse_json
+from .http import Progress, Response, Target, exchange
 from .models import DEFAULT_BASES, LOCAL_PROVIDERS, base_url, require_key
 
 #: Continue's camelCase ``completionOptions`` → request fields.
