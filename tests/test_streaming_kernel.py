@@ -118,6 +118,10 @@ def test_a_drip_is_stopped_by_the_time_limit_and_keeps_its_complete_code(
 def test_a_cell_with_the_persons_own_output_is_never_cleared(tmp_path, capture) -> None:
     with ModelServer(delay=0.01) as server, start_kernel(tmp_path, server, capture) as k:
         r = k.execute("print('mine')\n%devscode ask root two", allow_stdin=True).raise_for_error()
+        ours = k.execute("# just asking\n%devscode ask root two", allow_stdin=True)
     kinds = [m["msg_type"] for m in r.messages]
-    assert "clear_output" not in kinds
+    assert "clear_output" not in kinds and not [d for d in r.displays if "text/html" in d]
     assert r.stdout.startswith("mine\n") and server.answer.strip() in r.stdout
+    # a cell of only devscode lines and comments is replaced by the rendering, as %%devscode is
+    assert "clear_output" in [m["msg_type"] for m in ours.messages]
+    assert [d["text/plain"] for d in ours.displays if "text/html" in d] == [server.answer]
