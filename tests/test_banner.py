@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import clean_env, run_terminal_ipython, telemetry_of, write_config
 
-from devscode_nb.ipython.banner import COLLECTED, DETAILS_URL, Banner
+from devscode_nb.ipython.banner import COLLECTED, DETAILS_URL, Banner, notice_text
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -18,7 +18,8 @@ def test_without_widgets_the_bundle_is_text_and_html_telling_how_to_opt_out(make
     assert set(bundle) == {"text/plain", "text/html"}
     for text in bundle.values():
         assert "%devscode telemetry off" in text
-        assert "never your code, prompts, outputs" in text
+        assert "Never collected: your code, prompts, outputs" in text
+        assert "What is not" not in text and "never your" not in text.lower()
         assert all(kind in text for kind in COLLECTED)
         assert "Box(" not in text and "children" not in text
     assert f'href="{DETAILS_URL}"' in bundle["text/html"]
@@ -35,6 +36,19 @@ def test_the_kernel_bundle_carries_the_widget_view_and_the_fallbacks(make_shell)
     assert "Box(" not in bundle["text/plain"]
 
 
+def test_opt_in_wording_speaks_of_what_would_be_collected(make_shell):
+    banner = Banner(telemetry_of(make_shell()), opt_in=True, widgets=False)
+    bundle = banner._repr_mimebundle_()
+    widget_words = Banner(telemetry_of(make_shell()), opt_in=True).notice_html()
+    for text in (*bundle.values(), widget_words, notice_text(opt_in=True)):
+        assert "would be collected" in text or "only if you allow it" in text
+        assert "What is collected" not in text and "collects" not in text
+        assert "turn it off" not in text and "opt out" not in text.lower()
+        assert "Never collected: your code" in text
+    assert "What would be collected:" in bundle["text/plain"]
+    assert "%devscode telemetry on" in bundle["text/plain"]
+
+
 def test_opt_out_then_undo_in_process(make_shell, global_dir):
     path = write_config(global_dir, '{"models": [] /* mine */}')
     telemetry = telemetry_of(make_shell())
@@ -43,10 +57,24 @@ def test_opt_out_then_undo_in_process(make_shell, global_dir):
     assert path.read_text() == '{"models": [], "allowAnonymousTelemetry": false /* mine */}'
     assert banner.state == "off" and str(path) in banner.text()
     assert not telemetry.decision.enabled
-    assert "%devscode telemetry off" not in banner.html()  # it is done: the html says so
+    for fallback in (banner.text(), banner.html()):  # what a reopened notebook shows
+        assert "Telemetry is off" in fallback and "%devscode telemetry status" in fallback
+        assert "To opt out" not in fallback and "sends anonymous" not in fallback
     banner.undo()
     assert path.read_text() == '{"models": [], "allowAnonymousTelemetry": true /* mine */}'
     assert banner.state == "on" and telemetry.decision.enabled
+    assert "Telemetry is on again" in banner.html() and "Telemetry is off" not in banner.html()
+
+
+def test_a_long_path_can_wrap_in_every_text_that_shows_it(make_shell, monkeypatch, tmp_path):
+    deep = tmp_path / ("a-very-long-directory-name-without-any-break-point" * 3) / ".devscode"
+    monkeypatch.setenv("DEVSCODE_GLOBAL_DIR", str(deep))
+    banner = Banner(telemetry_of(make_shell()))
+    banner.widget()
+    banner.opt_out()
+    for html_text in (banner.html(), banner._body.value):
+        assert f'overflow-wrap: anywhere; white-space: normal">{deep / "config.json"}' in html_text
+    assert ".devscode-nb-banner .jupyter-button { height: auto" in banner._body.value
 
 
 def test_a_config_json_that_is_a_directory_the_opt_out_holds_and_says_why(make_shell, global_dir):
@@ -91,3 +119,14 @@ def test_terminal_ipython_prints_the_notice_and_never_imports_ipywidgets(
     assert done.returncode == 0, done.stderr
     assert "ipywidgets loaded: False" in done.stdout
     assert done.stdout.count("%devscode telemetry off") == (telemetry == "on")
+
+
+def test_allow_that_cannot_be_saved_says_telemetry_stays_off(make_shell, global_dir):
+    (global_dir / "config.json").mkdir(parents=True)  # cannot be read, cannot be written
+    telemetry = telemetry_of(make_shell(DevscodeTelemetry={"consent": "opt-in"}))
+    banner = Banner(telemetry, opt_in=True, widgets=False)
+    banner.allow()
+    assert not telemetry.decision.enabled
+    assert banner.state == "error" and "telemetry is on" not in banner.text()
+    assert banner.text().startswith("Devscode telemetry: Telemetry stays off: the choice could")
+    assert str(global_dir / "config.json") in banner.text() and banner.problem.startswith("Why: ")

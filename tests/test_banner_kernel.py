@@ -97,6 +97,16 @@ def visible_buttons(k: KernelHarness) -> list[str]:
     return [k.widgets[c].description or "" for c in children]
 
 
+def displays_updated(msgs: list[dict[str, Any]], display_id: str) -> list[dict[str, Any]]:
+    """The bundles of ``update_display_data`` messages for ``display_id`` among ``msgs``."""
+    return [
+        m["content"]["data"]
+        for m in msgs
+        if m["msg_type"] == "update_display_data"
+        and m["content"].get("transient", {}).get("display_id") == display_id
+    ]
+
+
 def urls(events: list[dict[str, Any]]) -> list[str]:
     return [e["properties"].get("$current_url", e["event"]) for e in events]
 
@@ -120,13 +130,14 @@ def test_opt_out_click_saves_stops_sending_and_confirms_with_undo(tmp_path: Path
             r = run(k, LOAD)
             # The banner: a widget view with text and HTML fallbacks, never HBox(children=...).
             (bundle,) = r.displays
+            (display_id,) = [o["transient"]["display_id"] for o in r.outputs]
             assert set(bundle) >= {"application/vnd.jupyter.widget-view+json", "text/html"}
             assert "%devscode telemetry off" in bundle["text/plain"]
             assert "HBox" not in bundle["text/plain"] and "VBox" not in bundle["text/plain"]
             words = banner_html(k)
             for kind in ("suggestions", "model and command names", "token counts", "OS and"):
                 assert kind in words
-            assert "never your code, prompts, outputs" in words
+            assert "Never collected: your code, prompts, outputs" in words
             assert 'href="https://github.com/devscode/devscode_nb#telemetry"' in words
             assert visible_buttons(k) == ["Opt out", "Got it"]
             # Showing it counts: the banner pageview is sent.
@@ -142,6 +153,12 @@ def test_opt_out_click_saves_stops_sending_and_confirms_with_undo(tmp_path: Path
             assert "Telemetry is off. Saved in" in words and str(path) in words
             assert "Nothing was sent about this choice" in words
             assert visible_buttons(k) == ["Undo"]
+            # The shown output is replaced, so the notebook as saved tells the choice.
+            (update,) = displays_updated(msgs, display_id)
+            assert set(update) >= {"application/vnd.jupyter.widget-view+json", "text/html"}
+            for fallback in (update["text/plain"], update["text/html"]):
+                assert "Telemetry is off" in fallback and str(path) in fallback
+                assert "To opt out" not in fallback and "sends anonymous" not in fallback
             # Views and events after the click: nothing leaves.
             run(k, "%devscode help\n%devscode version")
             run(k, SESSION + "_t.record('$pageview', {'$current_url': 'devscode-nb://status'})")
@@ -348,3 +365,86 @@ def test_no_banner_and_no_ipywidgets_when_off_or_headless(tmp_path: Path, case: 
             assert [d for d in r.displays if "text/plain" in d] == [] and k.widgets == {}
         assert settle(capture, 0.5) == 0
         assert config_path(env).read_bytes() == CONFIG.encode()
+
+
+FILES_AND_THREADS = """\
+import os, threading
+_d = os.path.expanduser("~/.devscode")
+print(sorted((n, open(os.path.join(_d, n), "rb").read()) for n in os.listdir(_d)))
+print(sorted(t.name for t in threading.enumerate()))
+"""
+
+
+@pytest.mark.parametrize("how", ["reload", "unload"])
+def test_a_banner_left_from_a_closed_session_only_says_so(tmp_path: Path, how: str) -> None:
+    """Clicks on the banner of a session closed by %reload_ext / %unload_ext: no write to any
+    file, no thread (the closed session's transport stays stopped), nothing sent; the banner
+    says what happened."""
+    with CaptureServer() as capture:
+        env = make_env(tmp_path / "env", capture, CONFIG_NO_KEY)
+        with KernelHarness(env, cwd=tmp_path) as k:
+            run(k, LOAD + "\n" + SESSION)  # _t: this (soon closed) session's telemetry
+            old = {label: k.button(label).model_id for label in ("Opt out", "Got it")}
+            (old_row,) = k.find_widgets("HBoxModel")
+            capture.wait_for(1)
+            r = run(k, f"%{how}_ext devscode_nb")
+            if how == "reload":  # the new session shows its own banner (nothing was decided)
+                assert len(k.find_widgets("ButtonModel", description="Opt out")) == 2
+            else:
+                assert r.displays == []
+            sent = settle(capture, 0.5)
+            before = run(k, FILES_AND_THREADS).stdout
+
+            for label in ("Opt out", "Got it"):
+                msgs = k.click(old[label])
+                assert not [m for m in msgs if m["msg_type"] == "error"]
+                assert not [m for m in msgs if m["content"].get("name") in ("stdout", "stderr")]
+                assert run(k, FILES_AND_THREADS).stdout == before  # no write, no new thread
+                assert run(k, "print(_t.transport.running)").stdout.strip() == "False"
+
+            words = banner_html(k)
+            assert f"devscode_nb was {how}ed after this banner was shown" in words
+            assert "nothing was changed" in words
+            assert old_row.state["children"] == []  # no buttons left on the old banner
+            assert settle(capture, 1.0) == sent
+            assert config_path(env).read_bytes() == CONFIG_NO_KEY.encode()
+            if how == "reload":  # the live banner still works
+                (live,) = [
+                    b
+                    for b in k.find_widgets("ButtonModel", description="Opt out")
+                    if b.model_id != old["Opt out"]
+                ]
+                k.click(live.model_id)
+                assert config_path(env).read_bytes() == CONFIG_NO_KEY_OFF.encode()
+
+
+def test_opt_in_allow_with_a_read_only_global_dir_says_what_the_decision_is(
+    tmp_path: Path,
+) -> None:
+    """config.json 0444 in a 0555 global dir, opt-in mode. After "Allow" the banner says on or
+    off (never both), whether the choice was saved, and %devscode telemetry status and what
+    arrives at the capture server agree with it. (Running as root, the writer may still
+    succeed; whether it must not is the config writer's promise, not the banner's.)"""
+    with CaptureServer() as capture:
+        env = make_env(tmp_path / "env", capture, CONFIG_NO_KEY, consent="opt-in")
+        path = config_path(env)
+        path.chmod(0o444)
+        path.parent.chmod(0o555)
+        try:
+            with KernelHarness(env, cwd=tmp_path) as k:
+                run(k, LOAD)
+                assert visible_buttons(k) == ["Allow", "No thanks"]
+                msgs = k.click(k.button("Allow").model_id)
+                assert not [m for m in msgs if m["msg_type"] == "error"]
+                words = banner_html(k)
+                says_on, says_off = "telemetry is on" in words, "stays off" in words
+                assert says_on != says_off, words
+                saved = b'"allowAnonymousTelemetry": true' in path.read_bytes()
+                assert ("could not be saved" in words) == (not saved), words
+                assert str(path) in words
+                status = run(k, "%devscode help\n%devscode telemetry status").stdout
+                assert ("Devscode telemetry: ON" in status) == says_on, (status, words)
+                assert (settle(capture, 1.5) > 0) == says_on
+        finally:
+            path.parent.chmod(0o755)
+        print(f"\n[opt-in, read-only dir] saved: {saved}; the banner says: {words!r}")

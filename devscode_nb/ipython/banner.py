@@ -20,7 +20,11 @@ The buttons:
 * Opt-in mode (``DevscodeTelemetry.consent = "opt-in"``): **Allow** is ``opt_in()``; **No thanks**
   is ``acknowledge("declined")`` and nothing is ever sent.
 
-A button never raises into the kernel: a failure becomes a line in the banner.
+After each choice the shown output is replaced (display id + ``update_display``), so its text
+and HTML fallbacks — what a notebook reopened without its kernel shows — tell the choice rather
+than the notice. A banner left from a closed session (after ``%reload_ext`` or ``%unload_ext``)
+does nothing but say so: no write, no thread. A button never raises into the kernel: a failure
+becomes a line in the banner.
 """
 
 from __future__ import annotations
@@ -42,25 +46,38 @@ COLLECTED = (
     "OS and notebook frontend names",
     "which devscode views you open (pageviews)",
 )
-NOT_COLLECTED = "never your code, prompts, outputs, file paths, or user and machine names"
+NEVER_COLLECTED = (
+    "your code, prompts, outputs, file paths, or the names of people, machines and organisations"
+)
 OFF_COMMAND = "%devscode telemetry off"
 ON_COMMAND = "%devscode telemetry on"
+STATUS_COMMAND = "%devscode telemetry status"
 
 # Buttons, by the label a person sees.
 OPT_OUT, GOT_IT, UNDO, ALLOW, NO_THANKS = "Opt out", "Got it", "Undo", "Allow", "No thanks"
 
-# JupyterLab's theme variables, with fallbacks for VS Code and classic frontends.
-_TEXT = "color: var(--jp-ui-font-color1, inherit)"
+# JupyterLab's theme variables, with fallbacks for VS Code and classic frontends. Every text may
+# wrap anywhere it must (a long path has no break point), so nothing is cut off at 600 px, 200 %
+# zoom or a large font.
+_WRAP = "overflow-wrap: anywhere; white-space: normal"
+_TEXT = f"color: var(--jp-ui-font-color1, inherit); {_WRAP}"
 _FONT = "font-family: var(--jp-ui-font-family, inherit); font-size: var(--jp-ui-font-size1, 13px)"
 _LINK = "color: var(--jp-content-link-color, #1976d2)"
 _CODE = (
     "font-family: var(--jp-code-font-family, monospace); "
-    "background: var(--jp-layout-color2, rgba(127, 127, 127, 0.15)); padding: 0 3px"
+    f"background: var(--jp-layout-color2, rgba(127, 127, 127, 0.15)); padding: 0 3px; {_WRAP}"
 )
 _BORDER = "1px solid var(--jp-border-color1, #bdbdbd)"
+_ACCENT = "4px solid var(--jp-brand-color1, #1976d2)"
 _BOX = (
-    f"border: {_BORDER}; border-left: 4px solid var(--jp-brand-color1, #1976d2); "
-    "padding: 8px 12px; margin: 4px 0; max-width: 780px"
+    f"border: {_BORDER}; border-left: {_ACCENT}; padding: 8px 12px; margin: 4px 0; "
+    "max-width: 780px; box-sizing: border-box"
+)
+# ipywidgets gives buttons a fixed 28 px height and line height; these grow with the font.
+_BUTTON_CSS = (
+    "<style>.devscode-nb-banner .jupyter-button { height: auto; "
+    "min-height: var(--jp-widgets-inline-height, 28px); line-height: 1.3; "
+    "padding: 0.3em 0.9em; white-space: normal; max-width: 100%; }</style>"
 )
 
 
@@ -68,12 +85,14 @@ def notice_text(opt_in: bool = False) -> str:
     """The short notice for terminals and frontends without widgets."""
     collected = "; ".join(COLLECTED)
     if opt_in:
+        head = f"devscode_nb can send anonymous usage data, only if you allow it: {collected}"
         ask = f"Nothing is sent unless you allow it: {ON_COMMAND}"
     else:
+        head = f"devscode_nb sends anonymous usage data: {collected}"
         ask = f"Opt out any time: {OFF_COMMAND} (or DO_NOT_TRACK=1)"
     return (
-        f"devscode_nb collects anonymous usage data: {collected} — {NOT_COLLECTED}.\n"
-        f"{ask}. Details: %devscode telemetry status · {DETAILS_URL}"
+        f"{head}. Never collected: {NEVER_COLLECTED}.\n"
+        f"{ask}. Details: {STATUS_COMMAND} · {DETAILS_URL}"
     )
 
 
@@ -81,16 +100,34 @@ def _code(text: str) -> str:
     return f'<code style="{_CODE}">{html.escape(text)}</code>'
 
 
-class Banner:
-    """The consent banner of one session: its state, its words, its widgets and its buttons."""
+def _never_closed() -> str:
+    return ""
 
-    def __init__(self, telemetry: Telemetry, *, opt_in: bool = False, widgets: bool = True):
+
+class Banner:
+    """The consent banner of one session: its state, its words, its widgets and its buttons.
+
+    ``closed`` says how the session that showed it ended (``"reloaded"``, ``"unloaded"``) or
+    ``""`` while it is live: a banner left from a closed session does nothing but say so.
+    """
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        *,
+        opt_in: bool = False,
+        widgets: bool = True,
+        closed: Callable[[], str] = _never_closed,
+    ):
         self.telemetry = telemetry
         self.opt_in = opt_in
         self.widgets = widgets  # whether to offer the ipywidgets view (kernels)
-        self.state = "notice"  # notice | off | off-unsaved | on | acknowledged | declined | error
+        self.closed = closed
+        # notice | off | off-unsaved | on | acknowledged | declined | error | stale
+        self.state = "notice"
         self.message = ""  # plain text of the current state (after the notice)
         self.problem = ""  # a line saying what went wrong, if anything
+        self.display_handle: Any = None  # set when shown: a choice updates the saved output
         self._widget: Any = None
         self._body: Any = None
         self._row: Any = None
@@ -107,37 +144,47 @@ class Banner:
             )
         return "devscode_nb sends anonymous usage data to help improve Devscode."
 
+    def _collected_heading(self) -> str:
+        return "What would be collected" if self.opt_in else "What is collected"
+
     def notice_html(self) -> str:
         items = "".join(f"<li>{html.escape(item)}</li>" for item in COLLECTED)
+        details = "what would be sent" if self.opt_in else "what is sent and how to turn it off"
         return (
             f'<div style="{_TEXT}; {_FONT}; line-height: 1.45">'
             f"<div><strong>Devscode telemetry</strong> · {html.escape(self._intro())}</div>"
-            f'<div style="margin-top: 4px">What is collected:</div>'
+            f'<div style="margin-top: 4px">{self._collected_heading()}:</div>'
             f'<ul style="margin: 2px 0 4px 0; padding-left: 1.4em">{items}</ul>'
-            f"<div>What is not: {html.escape(NOT_COLLECTED)}.</div>"
+            f"<div>Never collected: {html.escape(NEVER_COLLECTED)}.</div>"
             f'<div style="margin-top: 4px"><a href="{DETAILS_URL}" target="_blank" '
-            f'rel="noopener noreferrer" style="{_LINK}">Details: what is sent, and every way to '
-            f"turn it off</a> · {_code('%devscode telemetry status')}</div></div>"
+            f'rel="noopener noreferrer" style="{_LINK}">Details: {details}</a> · '
+            f"{_code(STATUS_COMMAND)}</div></div>"
         )
 
     def text(self) -> str:
         """Plain text of the banner as it stands (``text/plain``, ``repr``)."""
         if self.state != "notice":
-            return "\n".join(x for x in (f"Devscode telemetry: {self.message}", self.problem) if x)
-        lines = [f"Devscode telemetry: {self._intro()}", "What is collected:"]
+            lines = [f"Devscode telemetry: {self.message}", self.problem]
+            lines.append(f"To see the setting as it is now: {STATUS_COMMAND}")
+            return "\n".join(x for x in lines if x)
+        lines = [f"Devscode telemetry: {self._intro()}", f"{self._collected_heading()}:"]
         lines += [f"  - {item}" for item in COLLECTED]
-        lines.append(f"What is not: {NOT_COLLECTED}.")
+        lines.append(f"Never collected: {NEVER_COLLECTED}.")
         if self.opt_in:
             lines.append(f"To allow it: {ON_COMMAND}")
         else:
             lines.append(f"To opt out: {OFF_COMMAND}   (or set DO_NOT_TRACK=1)")
-        lines.append(f"Details: %devscode telemetry status · {DETAILS_URL}")
+        lines.append(f"Details: {STATUS_COMMAND} · {DETAILS_URL}")
         return "\n".join(lines)
 
     def html(self) -> str:
-        """The static HTML fallback: the notice and the command, as there are no buttons."""
+        """The static HTML fallback, kept up to date: what a reopened notebook shows."""
         if self.state != "notice":
-            return f'<div style="{_TEXT}; {_FONT}">{html.escape(self.text())}</div>'
+            return (
+                f'<div style="{_BOX}"><div style="{_TEXT}; {_FONT}; line-height: 1.45">'
+                f"{self._message_html()}{self._problem_html()}"
+                f"<div>To see the setting as it is now: {_code(STATUS_COMMAND)}</div></div></div>"
+            )
         command = ON_COMMAND if self.opt_in else OFF_COMMAND
         verb = "To allow it, run" if self.opt_in else "To opt out, run"
         return (
@@ -171,7 +218,10 @@ class Banner:
                 self.widgets = False
                 return None
             self._body = ipywidgets.HTML(self.notice_html())
-            self._row = ipywidgets.HBox(layout=ipywidgets.Layout(margin="6px 0 0 0"))
+            # Buttons wrap onto a new line rather than run off a narrow output area.
+            self._row = ipywidgets.HBox(
+                layout=ipywidgets.Layout(margin="6px 0 0 0", flex_flow="row wrap")
+            )
             self._line = ipywidgets.HTML("")
             self._widget = ipywidgets.VBox(
                 [self._body, self._row, self._line],
@@ -179,7 +229,7 @@ class Banner:
                     border_top=_BORDER,
                     border_right=_BORDER,
                     border_bottom=_BORDER,
-                    border_left="4px solid var(--jp-brand-color1, #1976d2)",
+                    border_left=_ACCENT,
                     padding="8px 12px",
                     margin="4px 0",
                     max_width="780px",
@@ -202,7 +252,8 @@ class Banner:
             }
             action = actions[label]
             button = ipywidgets.Button(
-                description=label, layout=ipywidgets.Layout(width="auto", margin="0 8px 0 0")
+                description=label,
+                layout=ipywidgets.Layout(width="auto", height="auto", margin="0 8px 4px 0"),
             )
             button.on_click(lambda _button: self._safely(action))
             self._buttons[label] = button
@@ -222,39 +273,72 @@ class Banner:
         if self._widget is None:
             return
         if self.state == "notice":
-            self._body.value = self.notice_html()
+            self._body.value = _BUTTON_CSS + self.notice_html()
         else:
             self._body.value = (
-                f'<div style="{_TEXT}; {_FONT}; line-height: 1.45">{self._message_html()}</div>'
+                f'{_BUTTON_CSS}<div style="{_TEXT}; {_FONT}; line-height: 1.45">'
+                f"{self._message_html()}</div>"
             )
         self._row.children = tuple(self._button(label) for label in self._labels())
-        problem = html.escape(self.problem)
-        self._line.value = (
-            f'<div style="color: var(--jp-warn-color0, #b35c00); {_FONT}; line-height: 1.45">'
-            f"{problem}</div>"
-            if problem
-            else ""
+        self._line.value = self._problem_html()
+
+    def _problem_html(self) -> str:
+        if not self.problem:
+            return ""
+        return (
+            f'<div style="color: var(--jp-warn-color0, #b35c00); {_FONT}; line-height: 1.45; '
+            f'{_WRAP}">{html.escape(self.problem)}</div>'
         )
 
     def _message_html(self) -> str:
         escaped = html.escape(self.message)
-        path = str(self.telemetry.config_path)
-        for command in (OFF_COMMAND, ON_COMMAND, "DO_NOT_TRACK=1", path):
+        path = html.escape(str(self.telemetry.config_path))
+        commands = (OFF_COMMAND, ON_COMMAND, STATUS_COMMAND, "%load_ext devscode_nb")
+        for command in (*commands, "DO_NOT_TRACK=1", path):
             escaped = escaped.replace(command, _code(command))
-        return f"<strong>Devscode telemetry</strong> · {escaped}"
+        return f"<div><strong>Devscode telemetry</strong> · {escaped}</div>"
 
     def _set(self, state: str, message: str, problem: str = "") -> None:
         self.state, self.message, self.problem = state, message, problem
         self._render()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Replace the shown output (its text and HTML fallbacks) so a saved notebook, reopened
+        without the kernel, tells what was decided rather than the notice."""
+        if self.display_handle is not None:
+            with contextlib.suppress(Exception):
+                self.display_handle.update(self)
 
     def _safely(self, action: Callable[[], None]) -> None:
-        """Run a button's action; a failure becomes a line in the banner, never an exception."""
+        """Run a button's action; a failure becomes a line in the banner, never an exception.
+
+        A banner of a closed session (``%reload_ext``, ``%unload_ext``) runs nothing: its
+        telemetry is closed, and acting on it would write files and restart its thread.
+        """
         try:
-            action()
+            how = self.closed()
+            if how:
+                self._stale(how)
+            else:
+                action()
         except Exception as err:
             with contextlib.suppress(Exception):
                 self.problem = f"Something went wrong: {type(err).__name__}: {err}"
                 self._render()
+                self._publish()
+
+    def _stale(self, how: str) -> None:
+        then = (
+            f"run {OFF_COMMAND} or {ON_COMMAND} in a cell"
+            if how == "reloaded"
+            else "load it again: %load_ext devscode_nb"
+        )
+        self._set(
+            "stale",
+            f"devscode_nb was {how} after this banner was shown, so its buttons do nothing now "
+            f"and nothing was changed. To decide, {then}.",
+        )
 
     # --- what the buttons do -------------------------------------------------------------------
 
@@ -283,19 +367,29 @@ class Banner:
         self._turn_on("Thank you: telemetry is on")
 
     def _turn_on(self, done: str) -> None:
+        """Say what the decision is after the click, whether or not the choice was saved."""
         path = self.telemetry.config_path
         error = self.telemetry.opt_in()
         decision = self.telemetry.refresh()
-        if error is not None:
+        why = f"Why: {error}" if error else ""
+        if decision.enabled and error is None:
+            self._set("on", f"{done}. Saved in {path}. Opt out any time: {OFF_COMMAND}.")
+        elif decision.enabled:
             self._set(
-                "error",
-                f"Telemetry stays off: the choice could not be saved in {path}.",
-                f"Why: {error}",
+                "on",
+                f"{done} in this kernel only: the choice could not be saved in {path}, so other "
+                f"and new kernels do not know it. Opt out any time: {OFF_COMMAND}.",
+                why,
             )
-        elif not decision.enabled:
+        elif error is None:
             self._set("error", f"Saved in {path}, but telemetry stays off: {decision.reason}.")
         else:
-            self._set("on", f"{done}. Saved in {path}. Opt out any time: {OFF_COMMAND}.")
+            self._set(
+                "error",
+                f"Telemetry stays off: the choice could not be saved in {path} "
+                f"({decision.reason}).",
+                why,
+            )
 
     def got_it(self) -> None:
         done = f"Thanks, this notice will not be shown again. Opt out any time: {OFF_COMMAND}."
@@ -309,17 +403,28 @@ class Banner:
         self._set(choice, done, f"The notice may be shown again: {error}" if error else "")
 
 
+def _how_closed(session: Any) -> str:
+    """How ``session`` ended, or ``""`` while it is the shell's live session."""
+    from devscode_nb.ipython.extension import session_for
+
+    current = session_for(session.shell)
+    if current is session:
+        return ""
+    return "unloaded" if current is None else "reloaded"
+
+
 def show_notice(session: Any) -> None:
     """Show the notice in this session; from then on a person could have seen it.
 
-    Kernels get the banner (widgets, with text and HTML fallbacks); terminals a printed notice.
+    Kernels get the banner (widgets, with text and HTML fallbacks, under a display id so a
+    choice replaces the saved fallback); terminals a printed notice.
     """
     opt_in = session.settings.consent == "opt-in"
     if session.frontend.widgets:
         from IPython.display import display
 
-        banner = Banner(session.telemetry, opt_in=opt_in)
-        display(banner)
+        banner = Banner(session.telemetry, opt_in=opt_in, closed=lambda: _how_closed(session))
+        banner.display_handle = display(banner, display_id=True)
     else:
         print(notice_text(opt_in=opt_in))
     session.telemetry.mark_notice_shown()
