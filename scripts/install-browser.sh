@@ -6,7 +6,8 @@
 # * Debian's `chromium` (+ fonts) via apt-get, only if /usr/bin/chromium is missing.
 #   Needs root (or sudo). Playwright is pointed at /usr/bin/chromium by the harness;
 #   `playwright install` is never run (it downloads browsers from the internet).
-# * Python packages `jupyterlab` (4.x) and `playwright` into VENV, only if missing.
+# * Python packages `jupyterlab` (4.x), `notebook` (7.x) and `playwright` into VENV, only if
+#   missing.
 set -euo pipefail
 
 VENV="${1:-.venv}"
@@ -42,17 +43,22 @@ import importlib.metadata as m, sys
 v = m.version("jupyterlab")
 sys.exit(0 if v.split(".")[0] == "4" else 1)
 EOF
+"$PY" - <<'EOF' || need+=("notebook>=7,<8")
+import importlib.metadata as m, sys
+v = m.version("notebook")
+sys.exit(0 if v.split(".")[0] == "7" else 1)
+EOF
 "$PY" -c 'import playwright.sync_api' 2>/dev/null || need+=("playwright>=1.45")
 
 if ((${#need[@]})); then
     echo "install-browser: pip installing ${need[*]} into $VENV"
     "$PY" -m pip install -q "${need[@]}"
 else
-    echo "install-browser: jupyterlab and playwright already in $VENV"
+    echo "install-browser: jupyterlab, notebook and playwright already in $VENV"
 fi
 
 "$PY" - <<'EOF'
 import importlib.metadata as m
-for name in ("jupyterlab", "playwright"):
+for name in ("jupyterlab", "notebook", "playwright"):
     print(f"install-browser: {name} {m.version(name)}")
 EOF

@@ -16,16 +16,19 @@ Usage::
             assert lab.external_let_through == []  # nothing left the machine
             print(lab.blocked)                     # external requests aborted by the route
 
-* The server runs ``python -m jupyterlab`` on 127.0.0.1:<free port>, token auth, with an
+* The server runs ``python -m jupyterlab`` (or, with ``app="notebook"``, Notebook 7's
+  ``python -m notebook``) on 127.0.0.1:<free port>, token auth, with an
   environment that is exactly ``env`` (default: :func:`harness.kernel.isolated_env`, i.e. a
   temporary HOME / IPYTHONDIR / JUPYTER_* dirs and no ``CI``) plus ``extra_env``. Kernels it
   starts inherit that environment.
 * News, update checks and language-server autodetection are off; ``window.jupyterapp`` is
-  exposed (``LabApp.expose_app_in_browser``) so commands can be run directly.
+  exposed (``expose_app_in_browser``) so commands can be run directly.
 * Chromium is ``/usr/bin/chromium`` (``scripts/install-browser.sh``), headless, with a fresh
-  user-data dir. Every request/websocket whose host is not loopback is aborted and recorded in
-  ``blocked``; DNS for anything but localhost is also mapped to NOTFOUND so the browser's own
-  background traffic cannot leave either.
+  user-data dir. ``viewport`` and ``device_scale_factor`` set the window: a 1280×800 window at
+  200 % zoom is ``viewport=(640, 400), device_scale_factor=2``. Every request/websocket whose
+  host is not loopback is aborted and recorded in ``blocked``; DNS for anything but localhost
+  is also mapped to NOTFOUND so the browser's own background traffic cannot leave either.
+* :meth:`LabBrowser.clipped` lists what inside an output is cut off or sticks out of it.
 * Teardown (browser, then kernels, then the server's process group) always runs; on an
   exception inside the ``with`` block a ``FAILED-*.png`` screenshot and the server log path are
   kept in ``test-artifacts/``.
@@ -74,6 +77,39 @@ CHROMIUM_ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 )
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+# The server applications a harness can run: module, and the URL a notebook opens at.
+APPS = {"lab": ("jupyterlab", "/lab/tree/"), "notebook": ("notebook", "/notebooks/")}
+
+# What overflows (for LabBrowser.clipped): every element under the roots whose content is wider
+# or taller than its box, or whose boxes reach past the output area, the notebook or the window.
+_CLIPPED_JS = """(selector) => {
+    const found = [];
+    const describe = (el) => {
+        const cls = typeof el.className === 'string' && el.className
+            ? '.' + el.className.trim().split(/\\s+/).join('.') : '';
+        return `${el.tagName.toLowerCase()}${cls} "${(el.textContent || '').trim().slice(0, 40)}"`;
+    };
+    for (const root of document.querySelectorAll(selector)) {
+        const edges = [document.documentElement.clientWidth];
+        for (const sel of ['.jp-OutputArea-output', '.jp-Notebook', '.jp-WindowedPanel-outer']) {
+            const box = root.closest(sel);
+            if (box) edges.push(box.getBoundingClientRect().right);
+        }
+        const limit = Math.min(...edges);
+        for (const el of [root, ...root.querySelectorAll('*')]) {
+            if (['STYLE', 'SCRIPT'].includes(el.tagName)) continue;
+            const what = describe(el);
+            if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+                found.push(`${what}: content ${el.scrollWidth}px wide, box ${el.clientWidth}px`);
+            if (el.clientHeight > 0 && el.scrollHeight > el.clientHeight + 1)
+                found.push(`${what}: content ${el.scrollHeight}px high, box ${el.clientHeight}px`);
+            for (const r of el.getClientRects())
+                if (r.width > 0 && r.right > limit + 1)
+                    found.push(`${what}: right ${Math.round(r.right)} > ${Math.round(limit)}`);
+        }
+    }
+    return found;
+}"""
 
 # Settings every harness server starts with (<JUPYTER_CONFIG_DIR>/labconfig/
 # default_setting_overrides.json).
@@ -159,7 +195,11 @@ class JupyterLabServer:
         setting_overrides: Mapping[str, Any] | None = None,
         startup_timeout: float = 90,
         python: str = sys.executable,
+        app: str = "lab",
     ) -> None:
+        if app not in APPS:
+            raise ValueError(f"app must be one of {sorted(APPS)}, not {app!r}")
+        self.app = app
         self.base_dir = Path(base_dir)
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.env = dict(env) if env is not None else isolated_env(self.base_dir / "lab-env")
@@ -202,6 +242,7 @@ class JupyterLabServer:
                 "expose_app_in_browser": True,
                 "extension_manager": "readonly",  # no PyPI queries from the server
             },
+            "JupyterNotebookApp": {"expose_app_in_browser": True},
             "LanguageServerManager": {"autodetect": False},
         }
         (cfg / "jupyter_server_config.json").write_text(json.dumps(server_cfg, indent=1))
@@ -211,11 +252,12 @@ class JupyterLabServer:
         )
 
     def start(self) -> JupyterLabServer:
+        module = APPS[self.app][0]
         try:
-            import jupyterlab  # noqa: F401
+            __import__(module)
         except ImportError as e:
             raise RuntimeError(
-                f"jupyterlab is not installed in {sys.prefix}: run scripts/install-browser.sh"
+                f"{module} is not installed in {sys.prefix}: run scripts/install-browser.sh"
             ) from e
         self._write_config()
         last_error = ""
@@ -224,7 +266,7 @@ class JupyterLabServer:
             cmd = [
                 self.python,
                 "-m",
-                "jupyterlab",
+                module,
                 "--no-browser",
                 "--ServerApp.ip=127.0.0.1",
                 f"--ServerApp.port={self.port}",
@@ -324,10 +366,12 @@ class LabBrowser:
         executable_path: str = CHROMIUM,
         extra_args: Iterable[str] = (),
         default_timeout_ms: float = 30_000,
+        device_scale_factor: float = 1,
     ) -> None:
         self.server = server
         self.headless = headless
         self.viewport = viewport
+        self.device_scale_factor = device_scale_factor
         self.executable_path = executable_path
         self.extra_args = list(extra_args)
         self.default_timeout_ms = default_timeout_ms
@@ -371,6 +415,7 @@ class LabBrowser:
                 args=[*CHROMIUM_ARGS, *self.extra_args],
                 env=browser_env,
                 viewport={"width": self.viewport[0], "height": self.viewport[1]},
+                device_scale_factor=self.device_scale_factor,
                 service_workers="block",
                 locale="en-US",
                 timezone_id="UTC",
@@ -442,7 +487,7 @@ class LabBrowser:
 
     def open_notebook(self, relpath: str, *, timeout_ms: float = 60_000) -> Any:
         """Open ``root_dir/relpath`` and wait until its kernel is idle."""
-        self.goto(f"/lab/tree/{relpath}")
+        self.goto(APPS[self.server.app][1] + relpath)
         self.page.locator(".jp-NotebookPanel").first.wait_for(state="visible", timeout=timeout_ms)
         self.page.wait_for_function(
             """(p) => { const w = window.jupyterapp.shell.currentWidget;
@@ -539,6 +584,19 @@ class LabBrowser:
             "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
         )
 
+    def clipped(self, selector: str) -> list[str]:
+        """What under ``selector`` is cut off: content wider or taller than its box, or boxes
+        reaching past the output area, the notebook or the window (empty when nothing is)."""
+        return list(self.page.evaluate(_CLIPPED_JS, selector))
+
+    def save_notebook(self, *, timeout_ms: float = 30_000) -> None:
+        """Save the current notebook (``docmanager:save``) and wait until it is not dirty."""
+        self.command("docmanager:save")
+        self.page.wait_for_function(
+            "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
+            timeout=timeout_ms,
+        )
+
     def screenshot(self, name: str, *, full_page: bool = False, locator: Any = None) -> Path:
         """Save a PNG into ``test-artifacts/`` (gitignored) and return its path."""
         ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -575,12 +633,16 @@ def lab_session(
     browser_args: Iterable[str] = (),
     viewport: tuple[int, int] = (1280, 800),
     failure_screenshot: str | None = None,
+    app: str = "lab",
+    device_scale_factor: float = 1,
 ) -> Iterator[LabSession]:
     """Start JupyterLab + headless Chromium; always tear both down.
 
     ``env`` replaces the default isolated environment (it must have its own HOME and JUPYTER_*
     dirs and no CI); ``extra_env`` is merged on top (``None`` removes a variable). On an
     exception a screenshot ``FAILED-<failure_screenshot or base_dir name>.png`` is saved.
+    ``app="notebook"`` runs Notebook 7 instead of JupyterLab; ``device_scale_factor=2`` with half
+    the viewport is a browser zoomed to 200 %.
     """
     server = JupyterLabServer(
         base_dir,
@@ -588,11 +650,17 @@ def lab_session(
         extra_env=extra_env,
         extra_args=server_args,
         setting_overrides=setting_overrides,
+        app=app,
     )
     lab: LabSession | None = None
     try:
         server.start()
-        lab = LabSession(server, extra_args=browser_args, viewport=viewport)
+        lab = LabSession(
+            server,
+            extra_args=browser_args,
+            viewport=viewport,
+            device_scale_factor=device_scale_factor,
+        )
         lab.start()
         yield lab
     except BaseException:
