@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,17 @@ def test_allow_that_cannot_be_saved_says_telemetry_stays_off(make_shell, global_
     assert banner.state == "error" and "telemetry is on" not in banner.text()
     assert banner.text().startswith("Devscode telemetry: Telemetry stays off: the choice could")
     assert str(global_dir / "config.json") in banner.text() and banner.problem.startswith("Why: ")
+
+
+def test_a_path_with_markup_characters_is_shown_as_text_once_escaped(
+    make_shell, monkeypatch, tmp_path
+):
+    hostile = tmp_path / "R&D <img src=x onerror=alert(1)> 'q'" / ".devscode"
+    monkeypatch.setenv("DEVSCODE_GLOBAL_DIR", str(hostile))
+    banner = Banner(telemetry_of(make_shell()))
+    banner.widget()
+    banner.opt_out()
+    shown = html.escape(str(hostile / "config.json"))
+    for text in (banner.html(), banner._body.value):
+        assert "<img" not in text and "&amp;amp;" not in text and "&amp;lt;" not in text
+        assert f">{shown}</code>" in text

@@ -292,10 +292,9 @@ class Banner:
 
     def _message_html(self) -> str:
         escaped = html.escape(self.message)
-        path = html.escape(str(self.telemetry.config_path))
         commands = (OFF_COMMAND, ON_COMMAND, STATUS_COMMAND, "%load_ext devscode_nb")
-        for command in (*commands, "DO_NOT_TRACK=1", path):
-            escaped = escaped.replace(command, _code(command))
+        for literal in (*commands, "DO_NOT_TRACK=1", str(self.telemetry.config_path)):
+            escaped = escaped.replace(html.escape(literal), _code(literal))
         return f"<div><strong>Devscode telemetry</strong> · {escaped}</div>"
 
     def _set(self, state: str, message: str, problem: str = "") -> None:
