@@ -29,6 +29,11 @@ How to read the numbers (docs/benchmarks.md has a full run and more)
   (DO_NOT_TRACK=1) and on (a project key and a loopback host), with the modules each adds.
 * "exit" is extra seconds from a marker printed just before interpreter exit to process end,
   over the same script without the extension, for three unreachable hosts.
+* "peers": ``%load_ext devscode_nb`` vs ``%load_ext jupyter_ai_magics`` (jupyter-ai-magics 2.x in
+  benchmarks/.venv-peer, made on first use), and the first answer of a fresh process,
+  ``%%devscode`` vs ``%%ai openai-chat:…``, both against one loopback OpenAI-compatible server
+  (the first answer in real fresh kernels); "HTTP library" is import + first streamed POST of
+  http.client, urllib3, requests and httpx in fresh interpreters (informational: the choice).
 * "delivery" counts the distinct events (by uuid) that reached a loopback capture server; the
   memory row is the growth of peak RSS over the 2nd half of recording 100 000 events, after
   the one-off step of the first send (``import posthog``; see ``memory_row``).
@@ -67,6 +72,10 @@ from model_servers import ModelServer  # noqa: E402
 from worker import EVENT, EXIT_MARKER  # noqa: E402
 
 PYTHON = sys.executable
+#: jupyter-ai's own environment: its dependencies (langchain …) stay out of the test venv.
+PEER_VENV = HERE / ".venv-peer"
+PEER_PYTHON = PEER_VENV / "bin" / "python"
+PEER_REQUIREMENTS = ("jupyter-ai-magics>=2.31,<3", "langchain-openai>=0.3,<0.4")
 RESULTS = HERE / "results" / "latest.json"
 SCRUB_PREFIXES = ("DEVSCODE", "VSCODE", "JPY_", "PYCHARM", "COLAB", "POSTHOG")
 PYCACHE = ""  # set by main(): one bytecode cache for every subprocess of this run
@@ -583,6 +592,135 @@ def bench_load(sizes: Sizes) -> list[Row]:
     return rows
 
 
+# --- 3b. peers: jupyter-ai, and the HTTP library --------------------------------------------
+
+
+def ensure_peer_venv() -> str | None:
+    """Make benchmarks/.venv-peer with jupyter-ai-magics once; the reason if that fails."""
+    if PEER_PYTHON.exists():
+        return None
+    progress("making benchmarks/.venv-peer with jupyter-ai-magics (once; a few minutes)")
+    try:
+        subprocess.run([PYTHON, "-m", "venv", str(PEER_VENV)], check=True, timeout=300)
+        subprocess.run(
+            [str(PEER_PYTHON), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS],
+            check=True, timeout=1800, capture_output=True,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"could not install jupyter-ai-magics: {exc}"
+    return None
+
+
+def run_peer(
+    python: str, mode: str, args: dict[str, Any], config: str | None = None, **env: str
+) -> dict[str, Any]:
+    """One benchmarks/peer_worker.py run in a fresh interpreter and HOME (``config`` as its
+    ~/.devscode/config.json)."""
+    with tempfile.TemporaryDirectory() as home:
+        if config is not None:
+            (Path(home) / ".devscode").mkdir()
+            (Path(home) / ".devscode" / "config.json").write_text(config)
+        out = Path(home) / "result.json"
+        proc = subprocess.run(
+            [python, str(HERE / "peer_worker.py"), mode, json.dumps(args), str(out)],
+            env=clean_env(home, **env), capture_output=True, text=True, timeout=300,
+        )
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"peer {mode} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return dict(json.loads(out.read_text()))
+
+
+def first_answer_in_kernel(
+    python: str, name: str, cell: str, config: str | None, env: dict[str, str], expect: str
+) -> dict[str, Any]:
+    """A fresh real kernel: ``%load_ext`` (not timed), then the first assistant cell, timed from
+    the client's execute_request to the kernel going idle."""
+    from harness.kernel import KernelHarness, isolated_env
+
+    with tempfile.TemporaryDirectory() as base:
+        kernel_env = isolated_env(base, env, python=python)
+        if config is not None:
+            (Path(kernel_env["HOME"]) / ".devscode").mkdir()
+            (Path(kernel_env["HOME"]) / ".devscode" / "config.json").write_text(config)
+        with KernelHarness(kernel_env, cwd=base, python=python) as kernel:
+            kernel.execute(f"%load_ext {name}").raise_for_error()
+            start = time.perf_counter()
+            result = kernel.execute(cell, timeout=120)
+            ms = (time.perf_counter() - start) * 1e3
+    shown = result.text + json.dumps(result.displays)
+    return {"ms": ms, "ok": result.status == "ok", "answered": expect in shown}
+
+
+def bench_peers(sizes: Sizes) -> list[Row]:
+    reason = ensure_peer_venv()
+    if reason:
+        return [Row("%load_ext devscode_nb vs jupyter_ai_magics", "—", "", reason, "≤ 0.1×", None)]
+    reps = sizes.load_reps
+    progress(f"peers: %load_ext and first answer vs jupyter-ai, {reps} interleaved rounds")
+    ask = "Print the square root of two."
+    expect = "math.sqrt(2)"
+    rows = []
+    with ModelServer() as server:
+        config = json.dumps({"models": [{"title": "Bench", "provider": "openai",
+                                         "model": "gpt-4o-mini", "apiBase": server.base_url}]})
+        openai_env = {"OPENAI_API_KEY": "sk-bench-not-a-key", "OPENAI_API_BASE": server.base_url,
+                      "OPENAI_BASE_URL": server.base_url}
+        sides = {
+            "devscode": (PYTHON, "devscode_nb", f"%%devscode\n{ask}", config),
+            "jupyter-ai": (str(PEER_PYTHON), "jupyter_ai_magics",
+                           f"%%ai openai-chat:gpt-4o-mini\n{ask}", None),
+        }
+        for mode in ("load", "answer"):
+            got: dict[str, list[dict[str, Any]]] = {k: [] for k in sides}
+            for i in range(reps):
+                for side in rotated(list(sides), i):
+                    python, name, cell, cfg = sides[side]
+                    asked = len(server.requests)
+                    if mode == "load":
+                        result = run_peer(python, mode, {"name": name}, cfg, **openai_env)
+                    else:
+                        result = first_answer_in_kernel(python, name, cell, cfg, openai_env,
+                                                        expect)
+                    result["requests"] = len(server.requests) - asked
+                    got[side].append(result)
+            pairs = zip(got["devscode"], got["jupyter-ai"], strict=True)
+            ratios = summary([d["ms"] / p["ms"] for d, p in pairs])
+            dev = summary([r["ms"] for r in got["devscode"]])
+            peer = summary([r["ms"] for r in got["jupyter-ai"]])
+            answered = all(
+                r["ok"] and r["answered"] and r["requests"] == 1
+                for side in got.values() for r in side
+            ) if mode == "answer" else True
+            what = ("%load_ext devscode_nb vs %load_ext jupyter_ai_magics" if mode == "load"
+                    else "first answer, fresh kernel: %%devscode vs %%ai")
+            detail = f"{dev['median']:.0f} ms vs {peer['median']:.0f} ms"
+            if mode == "load":
+                detail += (f"; modules added {got['devscode'][0]['modules']} vs "
+                           f"{got['jupyter-ai'][0]['modules']}")
+            if mode == "answer":
+                detail += ("; both answered, one request each" if answered
+                           else "; NOT every run answered with exactly one request")
+            rows.append(Row(what, f"{ratios['median']:.3f}×", spread(ratios, ".3f"), detail,
+                            "≤ 0.1×", ratios["median"] <= 0.1 and answered,
+                            {"ratio": ratios, "devscode_ms": dev, "peer_ms": peer, "runs": got}))
+        progress("HTTP library: import + first streamed POST, fresh interpreters")
+        libs = ("http.client", "urllib3", "requests", "httpx")
+        times: dict[str, list[float]] = {lib: [] for lib in libs}
+        url = f"{server.base_url}/chat/completions"
+        for i in range(max(reps, 4)):
+            for lib in rotated(list(libs), i):
+                times[lib].append(run_peer(PYTHON, "library", {"lib": lib, "url": url})["ms"])
+        stats = {lib: summary(v) for lib, v in times.items()}
+        rows.append(Row(
+            "HTTP library: import + first streamed POST (urllib3, used)",
+            f"{stats['urllib3']['median']:.0f} ms", spread(stats["urllib3"], ".0f"),
+            "; ".join(f"{lib} {stats[lib]['median']:.0f} ms" for lib in libs)
+            + " (httpx builds a certifi TLS context for every client, even for http://)",
+            "—", None, {"ms": stats},
+        ))
+    return rows
+
+
 # --- 4. process exit ------------------------------------------------------------------------------
 
 
@@ -900,6 +1038,7 @@ def run_all(sizes: Sizes) -> list[Row]:
         bench_record,
         bench_import,
         bench_load,
+        bench_peers,
         bench_exit,
         bench_deliver,
         bench_streaming,

@@ -20,19 +20,9 @@ if [[ ! -x "$PY" ]]; then
 fi
 
 if [[ ! -x "$CHROMIUM" ]]; then
-    SUDO=""
-    if [[ "$(id -u)" != 0 ]]; then
-        if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-            echo "install-browser: $CHROMIUM missing and not root (no sudo)" >&2
-            exit 2
-        fi
-    fi
     echo "install-browser: installing chromium with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -q
     # fonts-liberation/fonts-dejavu-core: readable text in screenshots.
-    $SUDO apt-get install -y -q --no-install-recommends \
-        chromium fonts-liberation fonts-dejavu-core ca-certificates
+    bash "$(dirname "$0")/apt-install.sh" chromium fonts-liberation fonts-dejavu-core ca-certificates
 else
     echo "install-browser: $CHROMIUM present ($("$CHROMIUM" --version 2>/dev/null || echo '?'))"
 fi

@@ -6,7 +6,12 @@ One :class:`ModelServer` answers both protocols on ``127.0.0.1``:
   server-sent events (``data: {chunk}`` … ``data: [DONE]``, a final usage chunk with empty
   ``choices`` when the request has ``stream_options.include_usage``) or one JSON object;
 - Anthropic Messages at ``/v1/messages``: ``message_start`` … ``message_stop`` events or JSON;
+- Azure OpenAI at ``/openai/deployments/<deployment>/chat/completions?api-version=...`` with
+  the ``api-key`` header (the deployment and version are in each :class:`Recorded`);
 - ``GET /v1/models`` lists ``known_models`` (or the one model "demo").
+
+``tls=`` (an ``ssl.SSLContext``, e.g. from ``trustme``) serves HTTPS; the handshake happens in
+the request's thread, so a client that rejects the certificate does not stall the others.
 
 Every request is recorded (method, path, lower-cased headers, JSON body). Attributes set what the
 next answers look like: ``answer`` (the text), ``pieces`` (how it is split into deltas),
@@ -22,6 +27,7 @@ it), ``known_models`` (others get 404), and ``fault``:
 ``"drop"``                stream half the deltas, then cut the connection
 ``"reject_stream_options"`` 400 naming ``stream_options`` when the request has it
 ``"error_event"``         (Anthropic) an ``overloaded_error`` event after the first delta
+``"redirect"``            307 to ``redirect_to`` (keeping the path)
 ========================  ==========================================================
 
 ``raw_stream`` (a list of ``(event name or None, data)``) replaces the streamed answer of either
@@ -43,6 +49,7 @@ import contextlib
 import json
 import select
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -50,6 +57,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_ANSWER = (
     "Here is one way to do it:\n\n"
@@ -97,6 +105,8 @@ class ModelServer:
         prompt_tokens: int = 17,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        redirect_to: str | None = None,
     ) -> None:
         self.answer = answer
         self.pieces = pieces
@@ -107,10 +117,18 @@ class ModelServer:
         self.fault = fault
         self.raw_stream = raw_stream
         self.prompt_tokens = prompt_tokens
+        self.redirect_to = redirect_to
+        self.tls = tls
         self.requests: list[Recorded] = []
+        #: TLS handshakes that failed (the client rejected us, or we rejected its certificate).
+        self.tls_failures: list[str] = []
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd = _QuietServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -121,7 +139,7 @@ class ModelServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -179,6 +197,11 @@ class ModelServer:
         return len(self.answer_pieces())
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A failed handshake or a client gone mid-answer is part of the tests, not noise."""
+
+
 def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(_Handler):
         owner = server
@@ -192,6 +215,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet in tests
         pass
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (OSError, ssl.SSLError) as exc:
+                self.owner.tls_failures.append(str(exc))
+                raise
+        super().setup()
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -217,6 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
             readable, _, _ = select.select([self.connection], [], [], 0)
             if not readable:
                 return False
+            if isinstance(self.connection, ssl.SSLSocket):
+                return False  # cannot peek under TLS; a write will fail instead
             return self.connection.recv(1, socket.MSG_PEEK) == b""
         except OSError:
             return True
@@ -304,10 +339,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         rec = self._record()
+        path = urlsplit(self.path).path
         try:
-            if self.path.endswith("/chat/completions"):
+            if self.owner.fault == "redirect":
+                self.send_response(307)
+                self.send_header("Location", f"{self.owner.redirect_to}{self.path}")
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+            elif path.startswith("/openai/deployments/") and path.endswith("/chat/completions"):
+                self._azure(rec)
+            elif path.endswith("/chat/completions"):
                 self._openai(rec)
-            elif self.path.endswith("/messages"):
+            elif path.endswith("/messages"):
                 self._anthropic(rec)
             else:
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
@@ -316,17 +361,45 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             rec.finished.set()
 
+    # -- Azure OpenAI ------------------------------------------------------------------------
+
+    def _azure(self, rec: Recorded) -> None:
+        """Azure's shape: the deployment in the path, ``api-version`` required, ``api-key``."""
+        parts = urlsplit(self.path)
+        version = parse_qs(parts.query).get("api-version", [""])[0]
+        if not version:
+            self._json(
+                404,
+                {"error": {"code": "404", "message": "Resource not found"}},
+            )
+            return
+        want = self.owner.api_key
+        if want is not None and self.headers.get("api-key") != want:
+            self._json(
+                401,
+                {
+                    "error": {
+                        "code": "401",
+                        "message": "Access denied due to invalid subscription key or wrong API "
+                        "endpoint. Make sure to provide a valid key for an active subscription "
+                        "and use a correct regional API endpoint for your resource.",
+                    }
+                },
+            )
+            return
+        self._openai(rec, key_checked=True)
+
     # -- OpenAI ------------------------------------------------------------------------------
 
     def _openai_key_ok(self) -> bool:
         want = self.owner.api_key
         return want is None or self.headers.get("Authorization") == f"Bearer {want}"
 
-    def _openai(self, rec: Recorded) -> None:
+    def _openai(self, rec: Recorded, key_checked: bool = False) -> None:
         owner, body = self.owner, rec.body if isinstance(rec.body, dict) else {}
         model = str(body.get("model", ""))
         fault = owner.fault
-        if fault == "auth" or not self._openai_key_ok():
+        if fault == "auth" or not (key_checked or self._openai_key_ok()):
             sent = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
             shown = f"{sent[:5]}***{sent[-4:]}" if sent else "none"
             self._json(

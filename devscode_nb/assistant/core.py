@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from devscode_nb.assistant.providers import (
+    CHARS_PER_TOKEN,
     Answer,
     Limits,
     ModelConfig,
@@ -36,7 +37,7 @@ from devscode_nb.assistant.providers import (
     chat,
     resolve_models,
 )
-from devscode_nb.assistant.providers.base import make_usage
+from devscode_nb.assistant.providers.base import estimate_prompt_tokens, make_usage
 from devscode_nb.assistant.providers.models import find_model
 from devscode_nb.assistant.suggestions import Suggestion, SuggestionTracker, extract_code
 from devscode_nb.config_file import ConfigWatcher
@@ -46,6 +47,10 @@ SYSTEM_PROMPT = (
     "answer is code, give it as one complete, runnable ```python block that can go into the next "
     "cell as is, followed by at most a few sentences."
 )
+
+#: Tokens kept free for the answer when trimming to ``contextLength`` and ``maxTokens`` is not
+#: set: a quarter of the context, at most this (Continue's default ``maxTokens``).
+ANSWER_RESERVE = 4096
 
 #: Magic lines that run the assistant itself: such a cell never decides a suggestion.
 OWN_MAGIC = re.compile(r"^\s*%{1,2}devscode\b")
@@ -178,6 +183,10 @@ class Reply:
     error: str | None = None
     error_kind: str | None = None
     suggestion: Suggestion | None = None
+    #: Earlier cells left out of the prompt to fit the model's ``contextLength``, and a line
+    #: saying so (the count of tokens is an estimate, and says it).
+    cells_left_out: int = 0
+    notice: str | None = None
 
 
 @dataclass
@@ -243,9 +252,23 @@ class Assistant:
     # --- asking -----------------------------------------------------------------------------
 
     def build_messages(
-        self, command: Command, text: str, context: Sequence[str], previous_cell: str | None
-    ) -> list[dict[str, str]]:
-        """The chat messages: a system prompt, then earlier cells and the filled template."""
+        self,
+        command: Command,
+        text: str,
+        context: Sequence[str],
+        previous_cell: str | None,
+        model: ModelConfig | None = None,
+    ) -> tuple[list[dict[str, str]], int]:
+        """The chat messages (a system prompt, then earlier cells and the filled template), and
+        how many earlier cells were left out to fit ``contextLength``.
+
+        ``model.system_message`` (the config's ``systemMessage``) replaces our system prompt.
+
+        The prompt is counted at :data:`CHARS_PER_TOKEN` characters per token (an estimate: no
+        server says its count before it is asked); the answer gets ``maxTokens``, else a quarter
+        of the context (at most :data:`ANSWER_RESERVE`). Oldest cells go first; the cell itself
+        is never cut (the server then says the prompt is too long).
+        """
         if command.name == "fix" and not command.custom:
             if self.last_error is None:
                 raise AssistantError("No error to fix: run a cell that fails first.")
@@ -254,18 +277,37 @@ class Assistant:
         elif command.uses_previous_cell and previous_cell and not _looks_like_code(text):
             code = _fenced(previous_cell)
             text = f"{text.strip()}\n\n{code}" if text.strip() else code
-        parts = []
+        system = (model.system_message if model else None) or SYSTEM_PROMPT
+        request = fill(command.template, text.strip())
+
+        def messages(cells: Sequence[str]) -> list[dict[str, str]]:
+            parts = []
+            if cells:
+                parts.append(
+                    "Earlier cells of the notebook, oldest first:\n\n"
+                    + "\n\n".join(_fenced(c) for c in cells)
+                )
+            parts.append(request)
+            return [
+                {"role": "system", "content": system},
+                {"role": "user", "content": "\n\n".join(parts)},
+            ]
+
         cells = [c for c in context if c.strip()]
-        if cells:
-            parts.append(
-                "Earlier cells of the notebook, oldest first:\n\n"
-                + "\n\n".join(_fenced(c) for c in cells)
-            )
-        parts.append(fill(command.template, text.strip()))
-        return [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": "\n\n".join(parts)},
-        ]
+        limit = model.context_length if model else None
+        if not limit:
+            return messages(cells), 0
+        max_tokens = model.completion_options.get("maxTokens") if model else None
+        reserve = (
+            max_tokens
+            if isinstance(max_tokens, int) and max_tokens > 0
+            else min(ANSWER_RESERVE, limit // 4)
+        )
+        dropped = 0
+        while cells and estimate_prompt_tokens(messages(cells)) + reserve > limit:
+            cells.pop(0)
+            dropped += 1
+        return messages(cells), dropped
 
     def ask(
         self,
@@ -298,10 +340,17 @@ class Assistant:
                 self._record_command(reply.command, None)
             return reply
         try:
-            messages = self.build_messages(command, text, context, previous_cell)
+            messages, dropped = self.build_messages(command, text, context, previous_cell, model)
         except AssistantError as err:
             reply.error, reply.error_kind = str(err), "usage"
             return reply
+        if dropped:
+            reply.cells_left_out = dropped
+            reply.notice = (
+                f"Left out the {dropped} oldest earlier cell{'s' if dropped > 1 else ''} to fit "
+                f"contextLength {model.context_length} of {model.title!r} (tokens estimated at "
+                f"{CHARS_PER_TOKEN} characters each)"
+            )
         reply.model = model
         self._record_command(command.name, model)
         trace_id = secrets.token_hex(16)
@@ -334,7 +383,7 @@ class Assistant:
             atexit.register(self.close)
             self._exit_hook = True
         suggestion = self.tracker.open(
-            code, model=model.model, provider=model.provider, command=command
+            code, model=model.public_model, provider=model.provider, command=command
         )
         self._fresh.add(suggestion.id)
         return suggestion
@@ -393,7 +442,7 @@ class Assistant:
     def _record_command(self, name: str, model: ModelConfig | None) -> None:
         props: dict[str, Any] = {"name": name}
         if model is not None:
-            props.update(model=model.model, provider=model.provider)
+            props.update(model=model.public_model, provider=model.provider)
         self.record("useSlashCommand", props)
 
     def _record_generation(
@@ -405,7 +454,7 @@ class Assistant:
         stream: bool,
     ) -> None:
         props: dict[str, Any] = {
-            "$ai_model": model.model,
+            "$ai_model": model.public_model,
             "$ai_provider": model.provider,
             "$ai_trace_id": trace_id,
             "$ai_is_error": error is not None,
@@ -424,7 +473,7 @@ class Assistant:
             self.record(
                 "tokens_generated",
                 {
-                    "model": model.model,
+                    "model": model.public_model,
                     "provider": model.provider,
                     "promptTokens": usage.prompt_tokens,
                     "generatedTokens": usage.generated_tokens,

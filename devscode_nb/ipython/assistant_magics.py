@@ -135,6 +135,8 @@ class AssistantMagics:
             _error("Interrupted.")
             return
         view.finish(reply.text)
+        if reply.notice:  # earlier cells left out to fit contextLength
+            print(reply.notice)
         if reply.error:
             _error(reply.error)  # a limit keeps what arrived, and a complete code block
         if reply.suggestion is not None:

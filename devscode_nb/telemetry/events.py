@@ -116,6 +116,7 @@ _ID = pattern(r"[0-9a-f]{8,32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 # Provider names are an enum: a custom provider string could carry anything.
 PROVIDERS = (
     "anthropic",
+    "azure",
     "cerebras",
     "deepinfra",
     "deepseek",

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .options import RequestOptions
+
 #: Where users are told to fix their model entries; the IPython layer may pass the real path
 #: (``resolve_models(..., config_path=...)``) so messages point at the file actually read.
 DEFAULT_CONFIG_HINT = "~/.devscode/config.json"
@@ -24,6 +26,9 @@ ErrorKind = Literal[
     "unknown_model",
     "missing_key",
     "unreachable",
+    "proxy",
+    "tls",
+    "config",
     "http",
     "timeout",
     "interrupted",
@@ -44,8 +49,22 @@ class ModelConfig:
     api_base: str | None = None
     completion_options: Mapping[str, Any] = field(default_factory=dict)
     system_message: str | None = None
+    request_options: RequestOptions = field(default_factory=RequestOptions)
+    #: Tokens the model can take in (prompt + answer); earlier cells are trimmed to fit.
+    context_length: int | None = None
+    #: Azure OpenAI: the deployment (``deployment``, else ``engine``, else ``model``) and
+    #: ``apiVersion``; ``None`` for every other provider.
+    deployment: str | None = None
+    api_version: str | None = None
     #: The config file the entry came from, only for error messages (never sent anywhere).
     config_path: str = field(default=DEFAULT_CONFIG_HINT, compare=False, repr=False)
+
+    @property
+    def public_model(self) -> str:
+        """The model name telemetry may see: an Azure deployment is the customer's own name."""
+        if self.provider == "azure" and self.model == self.deployment:
+            return "custom"
+        return self.model
 
 
 @dataclass(frozen=True)

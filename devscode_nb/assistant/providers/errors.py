@@ -32,6 +32,8 @@ _HINTS = {
     401: 'check "apiKey" for model "{title}" in {path}',
     403: 'check that the key for model "{title}" may use this model ({path})',
     404: 'check "model" (and "apiBase") for "{title}" in {path}; is the model installed/served?',
+    407: "the proxy wants a user name and password: put them in requestOptions.proxy "
+    "(http://user:password@host:port) or HTTP_PROXY",
     408: "the server timed out; try again",
     413: "the prompt is too large; shorten it",
     429: "rate limited or out of quota; wait and retry, or check your plan",

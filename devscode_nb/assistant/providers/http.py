@@ -1,29 +1,38 @@
-"""A small HTTP client on stdlib ``http.client``: one POST, JSON or server-sent events back.
+"""One POST to a model server through urllib3, JSON or server-sent events back.
 
-Why not ``requests``: it costs ~100 ms of imports in a kernel and we need only this.
+The request goes through :mod:`.session` (proxies, TLS, client certificates from
+``requestOptions`` and the environment); urllib3 is imported on the first request only, never
+by ``import devscode_nb`` or ``%load_ext`` (docs/benchmarks.md has the measurements behind the
+choice of library).
 
-Reading is done in small pieces (``read1``) with a socket timeout equal to the request timeout,
-so a silent server turns into ``ProviderError(kind="timeout")`` after about ``timeout`` seconds
-and a kernel interrupt (SIGINT → ``KeyboardInterrupt`` on the main thread) interrupts the blocking
-``recv`` promptly. Whatever happens, the connection is closed before the error propagates.
+Reading is done in small pieces (urllib3's ``read1``) with a read timeout equal to the request
+timeout, so a silent server turns into ``ProviderError(kind="timeout")`` after about ``timeout``
+seconds and a kernel interrupt (SIGINT → ``KeyboardInterrupt`` on the main thread) interrupts the
+blocking ``recv`` promptly. Whatever happens, the connection is closed before the error
+propagates.
 
 Interrupts are turned into ``ProviderError(kind="interrupted")`` carrying the partial text, so the
-caller can show what arrived and record the request; the process stays usable.
+caller can show what arrived and record the request; the process stays usable. Proxy and TLS
+failures become one line naming the model and the setting to check.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
+import os
+import ssl
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from .base import Callback, Limits, ModelConfig, ProviderError, scrub
 from .errors import hint, server_message, shown_message
 from .models import LOCAL_PROVIDERS, display_url
+
+if TYPE_CHECKING:
+    import urllib3
 
 T = TypeVar("T")
 
@@ -83,36 +92,52 @@ class Progress:
 
 
 class Target:
-    """Where a request goes and how to talk about it in an error message."""
+    """Where a request goes and how to talk about it in an error message.
 
-    def __init__(self, model: ModelConfig, base: str, path: str, timeout: float) -> None:
+    ``path`` may carry a query (Azure's ``?api-version=``); ``shown`` never does.
+    """
+
+    def __init__(
+        self,
+        model: ModelConfig,
+        base: str,
+        path: str,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.model = model
         self.url = base + path
-        self.timeout = timeout
+        # A model's own requestOptions.timeout beats the session-wide default.
+        self.timeout = model.request_options.timeout or timeout
         self.shown = display_url(base)
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        #: The proxy the request went through (set when sending), for error messages.
+        self.proxy: str | None = None
 
     def error(
         self, kind: Any, message: str, progress: Progress | None = None, **extra: Any
     ) -> ProviderError:
-        """A one-line error, the key scrubbed; with ``progress``, what had arrived and when."""
+        """A one-line error, secrets scrubbed; with ``progress``, what had arrived and when."""
         if progress is not None:
             extra.update(partial_text=progress.text, latency_s=time.monotonic() - progress.started)
+        cert = self.model.request_options.client_certificate
+        message = scrub(message, cert.passphrase if cert else None)
         return ProviderError(kind, scrub(message, self.model.api_key), **extra)
 
 
 class Response:
     """An open HTTP response; iterate its bytes or its server-sent events."""
 
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
-        self.conn = conn
+    def __init__(self, resp: urllib3.BaseHTTPResponse) -> None:
         self.resp = resp
         self.status = resp.status
-        self.content_type = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        self.reason = resp.reason or ""
+        self.content_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
     def chunks(self) -> Iterator[bytes]:
-        """Bytes as they arrive, in small pieces."""
+        """Bytes as they arrive, in small pieces (decompressed if the server compressed)."""
         while True:
-            data = self.resp.read1(READ_SIZE)
+            data = self.resp.read1(READ_SIZE, decode_content=True)
             if not data:
                 return
             yield data
@@ -156,10 +181,7 @@ class Response:
             yield event, "\n".join(data)
 
     def close(self) -> None:
-        try:
-            self.resp.close()
-        finally:
-            self.conn.close()
+        self.resp.close()
 
 
 def exchange(
@@ -171,109 +193,254 @@ def exchange(
 ) -> T:
     """POST ``body`` as JSON and give the open response to ``handle``; map every failure.
 
+    ``requestOptions.headers`` are laid over ``headers``; ``extraBodyProperties`` over ``body``.
     Non-2xx answers become ``ProviderError(kind="http")`` with the server's own message.
     """
-    conn: http.client.HTTPConnection | None = None
+    pool: urllib3.PoolManager | None = None
     response: Response | None = None
     try:
-        conn, resp = _send(target, headers, body)
-        response = Response(conn, resp)
+        pool, resp = _send(target, headers, body)
+        response = Response(resp)
         if not 200 <= response.status < 300:
             raise _http_error(target, response, progress)
         return handle(response)
     except ProviderError:
         raise
     except KeyboardInterrupt:
-        _close(conn, response)
-        conn = response = None
+        _close(pool, response)
+        pool = response = None
         raise target.error(
             "interrupted",
             f"Interrupted: stopped the answer from {target.model.title!r} after "
             f"{len(progress.text)} characters",
             progress=progress,
         ) from None
-    except TimeoutError:  # socket.timeout is an alias since 3.10
-        raise target.error(
+    except Exception as exc:
+        raise _failure(target, exc, response, progress) from None
+    finally:
+        _close(pool, response)
+
+
+def _close(pool: urllib3.PoolManager | None, response: Response | None) -> None:
+    try:
+        if response is not None:
+            response.close()
+        if pool is not None:
+            pool.clear()
+    except Exception:
+        pass
+
+
+def request_headers(
+    target: Target, headers: Mapping[str, str], stream: bool
+) -> dict[str, str]:
+    """Ours, then the protocol's (auth), then ``requestOptions.headers`` (case-insensitively)."""
+    out = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+        # A proxy or server that compresses a stream would hold it back until a block fills.
+        "Accept-Encoding": "identity" if stream else "gzip, deflate",
+        "User-Agent": "devscode-nb",
+        **headers,
+    }
+    for name, value in target.model.request_options.headers.items():
+        for existing in [k for k in out if k.lower() == name.lower()]:
+            del out[existing]
+        out[name] = value
+    return out
+
+
+def _send(
+    target: Target, headers: dict[str, str], body: dict[str, Any]
+) -> tuple[urllib3.PoolManager, urllib3.BaseHTTPResponse]:
+    import urllib3
+
+    from .session import make_pool
+
+    options = target.model.request_options
+    payload = json.dumps({**body, **options.extra_body}).encode("utf-8")
+    pool, target.proxy = make_pool(target.url, options, target.env)
+    try:
+        with warnings.catch_warnings():  # verifySsl: false is the person's choice, not noise
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            resp = pool.request(
+                "POST",
+                target.url,
+                body=payload,
+                headers=request_headers(target, headers, bool(body.get("stream"))),
+                timeout=urllib3.Timeout(connect=target.timeout, read=target.timeout),
+                preload_content=False,
+                redirect=False,  # the key in our headers is for this host only
+                retries=False,
+            )
+        return pool, resp
+    except BaseException:
+        pool.clear()
+        raise
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps (urllib3 → ``ssl``/``socket``), outermost first."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        inner += [a for a in current.args if isinstance(a, BaseException)]
+        todo += [e for e in inner if isinstance(e, BaseException)]
+
+
+def _failure(
+    target: Target, exc: Exception, response: Response | None, progress: Progress
+) -> ProviderError:
+    """One line for whatever urllib3 raised."""
+    import urllib3.exceptions as uex
+
+    from .session import SettingError
+
+    if isinstance(exc, SettingError):  # nothing was sent
+        return target.error("tls", f'{exc.setting} of "{target.model.title}": {exc}')
+    chain = list(_chain(exc))
+
+    def has(*types: type[BaseException]) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, types)), None)
+
+    status = response.status if response else None
+    if response is None and has(uex.ProxyError):
+        return _proxy_error(target, chain, progress)
+    if has(ssl.SSLError, ssl.CertificateError, uex.SSLError):
+        return _tls_error(target, chain, progress)
+    if response is None and has(ConnectionRefusedError):
+        return _unreachable(target, "connection refused", progress)
+    if response is None and has(uex.NameResolutionError):
+        return _unreachable(target, "host name not found", progress)
+    # (urllib3's NewConnectionError is a ConnectTimeoutError too: refusals are handled above.)
+    if has(TimeoutError, uex.ReadTimeoutError):
+        via = f" through proxy {display_url(target.proxy)}" if target.proxy else ""
+        return target.error(
             "timeout",
-            f"No answer from {target.shown} within {target.timeout:g} s (timeout): raise "
+            f"No answer from {target.shown}{via} within {target.timeout:g} s (timeout): raise "
             "DevscodeMagics.request_timeout or check the server",
-            http_status=response.status if response else None,
+            http_status=status,
             progress=progress,
-        ) from None
-    except (http.client.HTTPException, ConnectionError) as exc:
-        if response is None and isinstance(exc, ConnectionRefusedError):
-            raise _unreachable(target, exc, progress) from None
+        )
+    if response is None and has(uex.LocationValueError, uex.ProxySchemeUnknown):
+        return target.error(
+            "proxy" if target.proxy else "unreachable",
+            f'Cannot use {"the proxy" if target.proxy else "the address"} of "'
+            f'{target.model.title}" ({exc}): check '
+            f'{"requestOptions.proxy (or HTTPS_PROXY)" if target.proxy else "apiBase"}',
+            latency_s=time.monotonic() - progress.started,
+        )
+    if response is None and isinstance(exc, (ValueError, TypeError)):
+        # http.client refuses a header it cannot send (a newline in a value, a space in a
+        # name); the value may be a secret, so it is not repeated.
+        return target.error(
+            "config",
+            f'requestOptions.headers of "{target.model.title}" has a header that cannot be sent '
+            f"({type(exc).__name__}): use plain names and single-line values",
+        )
+    if has(uex.HTTPError, OSError):
         what = (
             "closed the connection without answering"
             if response is None
             else f"broke off mid-answer after {len(progress.text)} characters"
         )
-        raise target.error(
+        inner = chain[-1]
+        return target.error(
             "protocol",
-            f"The model server at {target.shown} {what} ({type(exc).__name__}): try again",
-            http_status=response.status if response else None,
+            f"The model server at {target.shown} {what} ({type(inner).__name__}): try again",
+            http_status=status,
             progress=progress,
-        ) from None
-    except OSError as exc:
-        raise _unreachable(target, exc, progress) from None
-    finally:
-        _close(conn, response)
+        )
+    raise exc
 
 
-def _close(conn: http.client.HTTPConnection | None, response: Response | None) -> None:
-    try:
-        if response is not None:
-            response.close()
-        elif conn is not None:
-            conn.close()
-    except Exception:
-        pass
-
-
-def _send(
-    target: Target, headers: dict[str, str], body: dict[str, Any]
-) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-    parts = urlsplit(target.url)
-    host, port = parts.hostname or "", parts.port
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        import ssl  # lazily: only hosted providers need it
-
-        conn = http.client.HTTPSConnection(
-            host, port, timeout=target.timeout, context=ssl.create_default_context()
+def _proxy_error(
+    target: Target, chain: list[BaseException], progress: Progress
+) -> ProviderError:
+    proxy = display_url(target.proxy or "") or "the proxy"
+    title = target.model.title
+    text = " ".join(str(e) for e in chain)
+    setting = "requestOptions.proxy (or HTTPS_PROXY)"
+    if "407" in text:
+        message = (
+            f"Proxy {proxy} wants a user name and password for \"{title}\" (407): put them in "
+            f"{setting} as http://user:password@host:port"
+        )
+    elif any(isinstance(e, ConnectionRefusedError) for e in chain):
+        message = (
+            f"Proxy {proxy} refused the connection for \"{title}\": check {setting}, or add the "
+            "host to requestOptions.noProxy (or NO_PROXY)"
         )
     else:
-        conn = http.client.HTTPConnection(host, port, timeout=target.timeout)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    payload = json.dumps(body).encode("utf-8")
-    all_headers = {
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream" if body.get("stream") else "application/json",
-        "User-Agent": "devscode-nb",
-        **headers,
-    }
-    try:
-        conn.request("POST", path, body=payload, headers=all_headers)
-        return conn, conn.getresponse()
-    except BaseException:
-        conn.close()
-        raise
+        tunnel = next((str(e) for e in chain if "Tunnel connection failed" in str(e)), "")
+        reason = tunnel.split(":", 1)[-1].strip() or type(chain[-1]).__name__
+        message = f"Proxy {proxy} failed for \"{title}\" ({reason}): check {setting}"
+    return target.error("proxy", message, latency_s=time.monotonic() - progress.started)
 
 
-def _unreachable(target: Target, exc: OSError, progress: Progress) -> ProviderError:
-    if isinstance(exc, ConnectionRefusedError):
-        reason = "connection refused"
-    elif isinstance(exc, socket.gaierror):
-        reason = "host name not found"
-    elif isinstance(exc, ConnectionError):
-        reason = "connection reset"
+#: OpenSSL's verify codes → what to say and which setting to name.
+_VERIFY = {
+    10: ("its certificate has expired", "renew it on the server, or set requestOptions.verifySsl "
+         "to false"),
+    18: ("its certificate is self-signed", "add it to requestOptions.caBundlePath (or "
+         "SSL_CERT_FILE), or set requestOptions.verifySsl to false"),
+    62: ("its certificate is not valid for this host name", 'check the host in "apiBase", or set '
+         "requestOptions.verifySsl to false"),
+}
+_VERIFY[9] = ("its certificate is not valid yet", "check this machine's clock")
+_VERIFY[64] = _VERIFY[62]  # the same for an IP address
+_UNKNOWN_CA = (
+    "its certificate is signed by an unknown authority",
+    "add your organisation's CA to requestOptions.caBundlePath (or SSL_CERT_FILE), or set "
+    "requestOptions.verifySsl to false",
+)
+
+
+def _tls_error(target: Target, chain: list[BaseException], progress: Progress) -> ProviderError:
+    verify = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    text = " ".join(str(e) for e in chain).lower()
+    if verify is not None and verify.verify_code:
+        what, todo = _VERIFY.get(verify.verify_code, _UNKNOWN_CA)
+    elif "hostname" in text and "match" in text:
+        what, todo = _VERIFY[62]
+    elif "certificate required" in text or "handshake failure" in text:
+        what, todo = "it asks for a client certificate", "set requestOptions.clientCertificate"
+    elif "unknown ca" in text or "bad certificate" in text or "certificate unknown" in text:
+        what, todo = (
+            "it rejected the client certificate",
+            "check requestOptions.clientCertificate",
+        )
+    elif any(isinstance(e, ssl.SSLEOFError) for e in chain):
+        # Under TLS 1.3 a server that refuses the client's certificate (or its absence) may just
+        # close: the alert can be lost in the race with the client's first write.
+        what = "the server closed the connection during the TLS handshake"
+        todo = (
+            "check requestOptions.clientCertificate"
+            if target.model.request_options.client_certificate
+            else "if it asks for a client certificate, set requestOptions.clientCertificate"
+        )
     else:
-        import ssl
+        reason = next(
+            (e.reason for e in chain if isinstance(e, ssl.SSLError) and e.reason), "TLS error"
+        )
+        what, todo = (
+            f"TLS failed ({reason})",
+            "check requestOptions.caBundlePath and requestOptions.verifySsl",
+        )
+    return target.error(
+        "tls",
+        f'Secure connection to {target.shown} for "{target.model.title}" failed: {what} — {todo}',
+        latency_s=time.monotonic() - progress.started,
+    )
 
-        if isinstance(exc, ssl.SSLError):
-            reason = f"TLS error: {exc.reason or exc}"
-        else:
-            reason = exc.strerror or type(exc).__name__
+
+def _unreachable(target: Target, reason: str, progress: Progress) -> ProviderError:
     host = urlsplit(target.url).hostname or ""
     local = target.model.provider in LOCAL_PROVIDERS or host in ("localhost", "127.0.0.1", "::1")
     title = target.model.title
@@ -287,11 +454,21 @@ def _unreachable(target: Target, exc: OSError, progress: Progress) -> ProviderEr
 
 def _http_error(target: Target, response: Response, progress: Progress) -> ProviderError:
     status = response.status
+    if 300 <= status < 400:
+        location = display_url(response.resp.headers.get("Location") or "") or "elsewhere"
+        return target.error(
+            "http",
+            f"HTTP {status} from {target.model.provider} at {target.shown}: it redirects to "
+            f'{location} — set "apiBase" of "{target.model.title}" to the final address (the '
+            "key is not sent on to another address)",
+            http_status=status,
+            latency_s=time.monotonic() - progress.started,
+        )
     try:
         raw = response.read_body(MAX_ERROR_BODY)
-    except (OSError, http.client.HTTPException):
+    except Exception:
         raw = b""
-    message = shown_message(server_message(raw) or response.resp.reason or "error", target.model)
+    message = shown_message(server_message(raw) or response.reason or "error", target.model)
     return target.error(
         "http",
         f"HTTP {status} from {target.model.provider} at {target.shown}: {message} — "

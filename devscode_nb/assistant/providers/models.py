@@ -1,8 +1,11 @@
 """Models from the user's Devscode ``config.json``: the same entries the IDE extension reads.
 
 Entries look like Continue's: ``{"title", "provider", "model", "apiKey", "apiBase",
-"completionOptions", "systemMessage"}``. Keys may also come from the usual environment variables,
-so a notebook works with the same setup as the provider's own SDK.
+"completionOptions", "systemMessage", "contextLength", "requestOptions"}`` and, for Azure OpenAI,
+``apiType``, ``apiVersion``, ``deployment`` (or the older ``engine``). The top level may carry
+``completionOptions``, ``requestOptions`` and ``systemMessage`` for every model; a model's own
+values win, key by key (see :mod:`.options`). Keys may also come from the usual environment
+variables, so a notebook works with the same setup as the provider's own SDK.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .base import DEFAULT_CONFIG_HINT, ModelConfig, ProviderError, check_key
+from .options import merged, request_options
 
 #: Where each provider listens when ``apiBase`` is not set. Everything but anthropic speaks the
 #: OpenAI-compatible chat completions protocol at ``<base>/chat/completions``.
@@ -48,7 +52,14 @@ KEY_ENV_VARS: dict[str, tuple[str, ...]] = {
     "xai": ("XAI_API_KEY",),
     "cerebras": ("CEREBRAS_API_KEY",),
     "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "azure": ("AZURE_OPENAI_API_KEY",),
 }
+
+#: Azure OpenAI's ``api-version`` when the entry gives none: the newest generally available one
+#: (it streams token usage). Continue's own default is an older preview.
+AZURE_API_VERSION = "2024-10-21"
+#: ``apiType`` values that make an entry Azure OpenAI whatever its ``provider`` says.
+AZURE_API_TYPES = frozenset({"azure", "azure-openai"})
 
 #: Servers that run on the user's machine and need no key (one is sent if configured).
 LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm", "llamacpp"})
@@ -64,6 +75,7 @@ PROVIDER_ALIASES: dict[str, str] = {
     "mistralai": "mistral",
     "x-ai": "xai",
     "google": "gemini",
+    "azure-openai": "azure",
 }
 
 
@@ -82,7 +94,8 @@ def resolve_models(
     """The usable entries of ``config["models"]``, keys filled in from ``env`` when missing.
 
     Entries without a ``provider`` or ``model`` string are skipped rather than failing the
-    whole list: one broken entry should not take away the others.
+    whole list: one broken entry should not take away the others (an Azure entry may name only
+    its ``deployment``).
     """
     raw = config.get("models")
     if not isinstance(raw, list):
@@ -91,30 +104,60 @@ def resolve_models(
     for entry in raw:
         if not isinstance(entry, Mapping):
             continue
-        provider, model = entry.get("provider"), entry.get("model")
-        if not (isinstance(provider, str) and provider.strip()):
-            continue
-        if not (isinstance(model, str) and model.strip()):
+        provider = _str_or_none(entry.get("provider"))
+        if provider is None:
             continue
         provider = canonical_provider(provider)
-        title = _str_or_none(entry.get("title")) or model.strip()
+        api_type = (_str_or_none(entry.get("apiType")) or "").lower()
+        if api_type in AZURE_API_TYPES:
+            provider = "azure"
+        deployment = None
+        if provider == "azure":
+            deployment = (
+                _str_or_none(entry.get("deployment"))
+                or _str_or_none(entry.get("engine"))
+                or _str_or_none(entry.get("model"))
+            )
+        model = _str_or_none(entry.get("model")) or deployment
+        if model is None:
+            continue
+        title = _str_or_none(entry.get("title")) or model
         api_key, source = _str_or_none(entry.get("apiKey")), "apiKey"
         if api_key is None:
+            names = KEY_ENV_VARS.get(provider, ())
             source, api_key = next(
-                ((v, env[v]) for v in KEY_ENV_VARS.get(provider, ()) if env.get(v, "").strip()),
-                ("", None),
+                ((v, env[v].strip()) for v in names if env.get(v, "").strip()), ("", None)
             )
-        check_key(api_key.strip() if api_key else None, title, source, config_path)
-        options = entry.get("completionOptions")
+        check_key(api_key, title, source, config_path)
+        context_length = entry.get("contextLength")
         models.append(
             ModelConfig(
                 title=title,
                 provider=provider,
-                model=model.strip(),
-                api_key=api_key.strip() if api_key else None,
+                model=model,
+                api_key=api_key,
                 api_base=_str_or_none(entry.get("apiBase")),
-                completion_options=dict(options) if isinstance(options, Mapping) else {},
-                system_message=_str_or_none(entry.get("systemMessage")),
+                completion_options=merged(
+                    config.get("completionOptions"), entry.get("completionOptions")
+                ),
+                system_message=_str_or_none(entry.get("systemMessage"))
+                or _str_or_none(config.get("systemMessage")),
+                request_options=request_options(
+                    merged(config.get("requestOptions"), entry.get("requestOptions"))
+                ),
+                context_length=(
+                    context_length
+                    if isinstance(context_length, int)
+                    and not isinstance(context_length, bool)
+                    and context_length > 0
+                    else None
+                ),
+                deployment=deployment,
+                api_version=(
+                    (_str_or_none(entry.get("apiVersion")) or AZURE_API_VERSION)
+                    if provider == "azure"
+                    else None
+                ),
                 config_path=config_path,
             )
         )
@@ -171,10 +214,11 @@ def base_url(model: ModelConfig) -> str:
     """
     base = model.api_base or DEFAULT_BASES.get(model.provider)
     if base is None:
+        example = " (https://<resource>.openai.azure.com)" if model.provider == "azure" else ""
         raise ProviderError(
             "unreachable",
             f'Provider "{model.provider}" of model "{model.title}" has no default address: '
-            f'set "apiBase" for it in {model.config_path}',
+            f'set "apiBase"{example} for it in {model.config_path}',
         )
     parts = urlsplit(base.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -183,7 +227,10 @@ def base_url(model: ModelConfig) -> str:
             f'apiBase of model "{model.title}" is not an http(s) URL: fix it in '
             f"{model.config_path}",
         )
-    path = parts.path.rstrip("/") or "/v1"
+    if model.provider == "azure":  # the resource's root; the deployment path is added per call
+        path = parts.path.rstrip("/").removesuffix("/openai")
+    else:
+        path = parts.path.rstrip("/") or "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
@@ -206,7 +253,9 @@ def require_key(model: ModelConfig) -> str | None:
     """
     if model.api_key:
         return model.api_key
-    if model.api_base is None and model.provider not in LOCAL_PROVIDERS:
+    own_auth = {h.lower() for h in model.request_options.headers} & {"authorization", "api-key"}
+    azure = model.provider == "azure" and not own_auth  # Azure always wants a key
+    if azure or (model.api_base is None and model.provider not in LOCAL_PROVIDERS):
         env = " or ".join(KEY_ENV_VARS.get(model.provider, ()))
         also = f" (or set {env})" if env else ""
         raise ProviderError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 from .base import Answer, Callback, Limits, ModelConfig, ProviderError, make_usage
 from .errors import in_band_error, json_object, parse_json
@@ -67,10 +68,18 @@ def chat(
     """Ask an OpenAI-compatible server; see :func:`devscode_nb.assistant.providers.chat`."""
     base = base_url(model)
     key = require_key(model)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    path = "/chat/completions"
+    if model.provider == "azure":  # Azure OpenAI: the deployment in the path, its own header
+        path = (
+            f"/openai/deployments/{quote(model.deployment or model.model, safe='')}"
+            f"/chat/completions?api-version={quote(model.api_version or '', safe='')}"
+        )
+        headers = {"api-key": key} if key else {}
+    else:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = build_body(model, messages, stream)
     try:
-        return _request(model, base, headers, body, messages, on_text, timeout, limits)
+        return _request(model, base, path, headers, body, messages, on_text, timeout, limits)
     except ProviderError as exc:
         if (
             stream
@@ -79,13 +88,14 @@ def chat(
             and "stream_options" in (exc.server_message or "")
         ):
             body.pop("stream_options", None)
-            return _request(model, base, headers, body, messages, on_text, timeout, limits)
+            return _request(model, base, path, headers, body, messages, on_text, timeout, limits)
         raise
 
 
 def _request(
     model: ModelConfig,
     base: str,
+    path: str,
     headers: dict[str, str],
     body: dict[str, Any],
     messages: list[dict[str, str]],
@@ -95,7 +105,7 @@ def _request(
 ) -> Answer:
     started = time.monotonic()
     progress = Progress(on_text, started, limits)
-    target = Target(model, base, "/chat/completions", timeout)
+    target = Target(model, base, path, timeout)
 
     def handle(resp: Response) -> Answer:
         streamed = resp.content_type == "text/event-stream"
