@@ -108,7 +108,7 @@ def test_the_log_shows_payloads_as_sent(sending_shell, capture, capsys):
     capsys.readouterr()
     sending_shell.run_line_magic("devscode", "telemetry log")
     out = capsys.readouterr().out
-    assert "# sent" in out and '"$lib": "posthog-python"' in out
+    assert "# delivered" in out and '"$lib": "posthog-python"' in out
 
 
 def test_without_a_project_key_events_stay_local(make_shell, capture):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -32,6 +34,34 @@ Telemetry is anonymous: suggestion outcomes, model and command names, token coun
 frontend names, pageviews. Never code, prompts, outputs, paths or names. Opt out with
 %devscode telemetry off, DO_NOT_TRACK=1, c.DevscodeTelemetry.enabled = False, or
 "allowAnonymousTelemetry": false in ~/.devscode/config.json."""
+
+
+def render_log(entries: list[dict[str, Any]], unreadable: int = 0) -> str:
+    """Each payload once, with the last thing that happened to it (``in outbox``, then
+    ``delivered``…), oldest first. Never raises, whatever the entries hold."""
+    latest: dict[str, dict[str, Any]] = {}
+    for index, entry in enumerate(entries):
+        payload = entry.get("payload")
+        key = payload.get("uuid") if isinstance(payload, dict) else None
+        latest.pop(str(key) if key else f"#{index}", None)
+        latest[str(key) if key else f"#{index}"] = entry
+    lines: list[str] = []
+    for entry in latest.values():
+        at = entry.get("at")
+        when = ""
+        if isinstance(at, (int, float)):
+            with contextlib.suppress(ValueError, OverflowError, OSError):
+                when = datetime.fromtimestamp(at).strftime(" (%Y-%m-%d %H:%M:%S)")
+        lines.append(f"# {entry.get('disposition')}{when}")
+        try:
+            lines.append(json.dumps(entry.get("payload"), indent=2, sort_keys=True, default=str))
+        except (TypeError, ValueError, RecursionError):
+            lines.append(repr(entry.get("payload"))[:2000])
+    if not lines:
+        lines.append("No telemetry payloads recorded yet.")
+    if unreadable:
+        lines.append(f"({unreadable} line(s) of the log file could not be read and were skipped.)")
+    return "\n".join(lines)
 
 
 class UsageError(Exception):
@@ -164,12 +194,7 @@ class DevscodeMagics(Magics):
                 print(f"Saved, but telemetry stays off: {decision.reason}.")
         elif action == "log":
             telemetry.flush(timeout=2.0)
-            entries = telemetry.log.recent()
-            if not entries:
-                print("No telemetry payloads recorded yet.")
-            for entry in entries:
-                print(f"# {entry['disposition']}")
-                print(json.dumps(entry["payload"], indent=2, sort_keys=True))
+            print(render_log(telemetry.log.recent(), telemetry.log.unreadable))
             self._view("log")
         else:
             raise UsageError(f"Unknown telemetry action {action!r}: use status, on, off or log.")

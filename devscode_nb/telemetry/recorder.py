@@ -41,9 +41,9 @@ class Recorder:
             pass
         return taken
 
-    def drop(self) -> None:
-        """Forget everything queued: an opt-out sends nothing, not even what was pending."""
-        self._queue.clear()
+    def drop(self) -> list[Recorded]:
+        """Forget everything queued (an opt-out sends nothing); returns what was forgotten."""
+        return self.take(len(self._queue) + 1)
 
     def __len__(self) -> int:
         return len(self._queue)

@@ -26,6 +26,7 @@ from devscode_nb.config_file import (
 from devscode_nb.environment import Frontend, is_truthy, os_name
 from devscode_nb.telemetry.consent import CONFIG_KEY, Decision, Inputs, Notice, decide
 from devscode_nb.telemetry.events import SCHEMA_VERSION, build_properties
+from devscode_nb.telemetry.outbox import Outbox
 from devscode_nb.telemetry.recorder import Recorded, Recorder
 from devscode_nb.telemetry.settings import DevscodeTelemetry
 from devscode_nb.telemetry.state import LocalState, PayloadLog
@@ -54,6 +55,7 @@ class Telemetry:
         self._config = ConfigWatcher(self.config_path)
         self.state = LocalState(directory)
         self.log = PayloadLog(directory)
+        self.outbox = Outbox(directory)
         self.recorder = Recorder()
         self.record = self.recorder.record  # the hot path: a bound method, nothing in between
         self.session_id = str(uuid.uuid4())
@@ -71,6 +73,7 @@ class Telemetry:
             self._build,
             self.log,
             lambda: (self.settings.api_key, self.settings.host),
+            self.outbox,
             interval=settings.flush_interval,
         )
         settings.observe(self._on_setting)
@@ -106,11 +109,15 @@ class Telemetry:
         with self._lock:
             inputs = self._inputs()
             decision = decide(inputs)
+            was_on = self._decision is None or self._decision.enabled
             self._decision = decision
             self._last_check = time.monotonic()
             self.recorder.accepting = decision.enabled
-            if not decision.enabled:
-                self.recorder.drop()
+        if not decision.enabled:  # every queue and the outbox go; nothing is sent about it
+            if was_on:
+                self.transport.drop_all()
+            else:
+                self.outbox.delete()  # another session may have left one meanwhile
         if inputs.config.error:
             self.tell_once(f"devscode_nb: {inputs.config.error}; telemetry is off until fixed.")
         if decision.enabled and not self.transport.running:
@@ -154,9 +161,8 @@ class Telemetry:
 
         Returns why it could not be saved, or ``None``. Nothing is sent about the opt-out.
         """
-        self.session_off = True
-        self.recorder.accepting = False
-        self.recorder.drop()
+        self.session_off = True  # the transport's check before each request reads this
+        self.refresh()  # drops every queue and the outbox now, before the (slower) file write
         error = self._write_config(False)
         self.refresh()
         return error
@@ -232,13 +238,24 @@ class Telemetry:
             mark = "  ← off" if r.says_off else ""
             lines.append(f"  {r.source:<{width}}  {r.value:<{value_width}}  {r.origin}{mark}")
         lines += ["", f"Events go to: {decision.destination}"]
-        if self.transport.last_error:
-            lines.append(f"Delivery: {self.transport.last_error}")
+        lines += self._delivery_lines()
         headless = " (headless: nothing is sent)" if self.frontend.headless else ""
         lines.append(f"Frontend: {self.frontend.ide_name}{headless}")
         lines.append(f"Config file: {self.config_path}")
         lines.append("Opt out: %devscode telemetry off  (or DO_NOT_TRACK=1, or see %devscode help)")
         return "\n".join(lines)
+
+    def _delivery_lines(self) -> list[str]:
+        transport = self.transport
+        last = transport.last_delivery
+        if last is not None:
+            when = datetime.fromtimestamp(last[0]).strftime("%Y-%m-%d %H:%M:%S")
+            lines = [f"Last delivery: {when}, {last[1]} event(s) accepted by the server"]
+        else:
+            lines = ["Last delivery: none in this session"]
+        lines.append(f"Last error: {transport.last_error or 'none'}")
+        lines.append(f"Outbox: {self.outbox.pending()} event(s) waiting in {self.outbox.path}")
+        return lines
 
 
 def _origin(configurable: Any, trait: str) -> str:

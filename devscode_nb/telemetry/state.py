@@ -12,17 +12,43 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from devscode_nb.config_file import atomic_write
+from devscode_nb.config_file import _locked, atomic_write
 
 STATE_NAME = "devscode_nb.json"
 LOG_NAME = "devscode_nb-telemetry-log.jsonl"
+LOCK_SUFFIX = ".lock"
+PRIVATE = 0o600  # every file devscode_nb creates in the global dir
+LOG_TAIL_BYTES = 1024 * 1024  # the log view reads at most this much of the file
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``<path>.lock`` (0600), for read-modify-write across kernels.
+
+    Where locking is impossible (a read-only dir) the caller still runs: its writes are atomic
+    renames, so the worst case is a lost update, never a torn file.
+    """
+    lock_path = path.with_name(path.name + LOCK_SUFFIX)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE))
+    except OSError:
+        yield
+        return
+    with _locked(lock_path):  # the same flock that guards config.json edits
+        yield
 
 
 class LocalState:
-    """The anonymous id and the notice acknowledgement, in ``devscode_nb.json``."""
+    """The anonymous id and the notice acknowledgement, in ``devscode_nb.json`` (0600).
+
+    Every change is a read-modify-write under a lock, so twenty kernels starting together end
+    up with one id, and an acknowledgement stored while the id is made is kept.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / STATE_NAME
@@ -47,13 +73,17 @@ class LocalState:
 
     def anonymous_id(self) -> str:
         """A random UUID made once and kept: never derived from the machine or the user."""
-        data = self._load()
-        value = data.get("anonymousId")
+        value = self._load().get("anonymousId")
         if isinstance(value, str) and _is_uuid(value):
             return value
-        data["anonymousId"] = str(uuid.uuid4())
-        self._save(data)
-        return str(data["anonymousId"])
+        with locked(self.path):
+            data = self._load()  # another kernel may have made it while we waited
+            value = data.get("anonymousId")
+            if isinstance(value, str) and _is_uuid(value):
+                return value
+            data["anonymousId"] = str(uuid.uuid4())
+            self._save(data)
+            return str(data["anonymousId"])
 
     def notice(self) -> tuple[int | None, str | None]:
         entry = self._load().get("notice")
@@ -66,9 +96,10 @@ class LocalState:
         )
 
     def set_notice(self, version: int, choice: str) -> None:
-        data = self._load()
-        data["notice"] = {"version": version, "choice": choice, "at": int(time.time())}
-        self._save(data)
+        with locked(self.path):
+            data = self._load()
+            data["notice"] = {"version": version, "choice": choice, "at": int(time.time())}
+            self._save(data)
 
 
 def _is_uuid(value: str) -> bool:
@@ -80,20 +111,29 @@ def _is_uuid(value: str) -> bool:
 
 
 class PayloadLog:
-    """The last payloads, as sent or as they would be sent: memory plus a small bounded file."""
+    """The last payloads and what really became of each: memory plus a small bounded file (0600).
 
-    def __init__(self, directory: Path, keep: int = 100) -> None:
+    Dispositions: ``delivered``, ``in outbox``, ``failed: <reason>``, ``not sent: <reason>``,
+    ``dropped: opted out``. The file is shared by every kernel; reading it never raises.
+    """
+
+    def __init__(self, directory: Path, keep: int = 200) -> None:
         self.path = directory / LOG_NAME
         self.keep = keep
         self._recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self._pending: deque[dict[str, Any]] = deque(maxlen=keep)  # bounded under any load
         self._lock = threading.Lock()
+        self.unreadable = 0  # lines of the file the last ``recent()`` could not use
 
     def add(self, disposition: str, payload: dict[str, Any]) -> None:
-        entry = {"disposition": disposition, "payload": payload}
+        entry = {"at": round(time.time(), 3), "disposition": disposition, "payload": payload}
         with self._lock:
             self._recent.append(entry)
             self._pending.append(entry)
+
+    def add_all(self, disposition: str, payloads: list[dict[str, Any]]) -> None:
+        for payload in payloads[-self.keep :]:
+            self.add(disposition, payload)
 
     def clear_pending(self) -> None:
         with self._lock:
@@ -106,25 +146,64 @@ class PayloadLog:
             self._pending.clear()
         if not pending:
             return
-        lines = "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in pending)
+        data = "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in pending)
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(lines)
-            if os.path.getsize(self.path) > 512 * self.keep * 4:
-                self._trim()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                handle.write(data)  # one write: concurrent kernels append whole lines
+            if os.path.getsize(self.path) > 600 * self.keep * 4:
+                with locked(self.path):
+                    self._trim()
 
     def _trim(self) -> None:
-        tail = self.path.read_text("utf-8").splitlines(keepends=True)[-self.keep :]
-        atomic_write(self.path, "".join(tail).encode())
+        tail = self.path.read_bytes()[-LOG_TAIL_BYTES:].splitlines(keepends=True)[-self.keep :]
+        atomic_write(self.path, b"".join(tail))
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest entries: from the file (all kernels) or, failing that, this process."""
+        """The newest entries: from the file (all kernels) or, failing that, this process.
+
+        A line that is not an entry (torn, from another version, not JSON) is skipped and
+        counted in ``unreadable``.
+        """
+        entries: list[dict[str, Any]] = []
+        self.unreadable = 0
         try:
-            lines = self.path.read_text("utf-8").splitlines()[-limit:]
-            entries = [json.loads(line) for line in lines if line.strip()]
-        except (OSError, ValueError):
-            entries = []
+            with open(self.path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - LOG_TAIL_BYTES))
+                raw = handle.read()
+        except OSError:
+            raw = b""
+        lines = raw.splitlines()
+        if raw and len(raw) >= LOG_TAIL_BYTES:
+            lines = lines[1:]  # the first line may start mid-way
+        for line in lines[-limit * 4 :]:
+            entry = _entry(line)
+            if entry is None:
+                self.unreadable += bool(line.strip())
+            else:
+                entries.append(entry)
         with self._lock:
-            mine = list(self._recent)[-limit:]
-        return entries or mine
+            mine = list(self._recent)
+        return (entries or mine)[-limit:]
+
+
+def _entry(line: bytes) -> dict[str, Any] | None:
+    """A log line as an entry, or ``None`` when it is not one this version can show."""
+    try:
+        entry = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict):
+        return None
+    disposition, payload = entry.get("disposition"), entry.get("payload")
+    if not isinstance(disposition, str) or not isinstance(payload, dict):
+        return None
+    at = entry.get("at")
+    return {
+        "at": at if isinstance(at, (int, float)) else None,
+        "disposition": disposition[:300],
+        "payload": payload,
+    }

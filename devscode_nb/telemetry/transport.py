@@ -1,35 +1,59 @@
-"""The background side of telemetry: re-check consent, build payloads, log them, send them.
+"""Delivery: one queue we own, from the recorder to PostHog, the outbox or the log.
 
-One daemon thread per session. It imports and creates the posthog client only when events may
-leave (SPEC §4). posthog's own exit flush may wait a second; ours is bounded tighter, so we take
-over the client's exit handling.
+One daemon thread per session builds batches from the recorder and posts each with one request
+(``sender.post_batch``: posthog's request layer, no library queue behind it). The "gate" is the
+only way to a request: under it, consent is re-read *before every request* and the batch marked
+in flight, and an opt-out drops everything under the same gate. So no request starts after an
+opt-out; at most one already on the wire finishes. Closing (exit, ``%unload_ext``) never waits
+on the network: what was not delivered goes to the outbox, within a budget of a few
+hundredths of a second.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from devscode_nb.telemetry.consent import Decision
 from devscode_nb.telemetry.events import filter_message
+from devscode_nb.telemetry.outbox import Claim, Outbox
 from devscode_nb.telemetry.recorder import Recorded, Recorder
+from devscode_nb.telemetry.sender import THREAD_PREFIX, Result, post_batch
 from devscode_nb.telemetry.state import PayloadLog
 
 BATCH = 500
-EXIT_BUDGET_S = 0.3  # SPEC §6: exit adds at most 0.5 s (interpreter teardown takes the rest)
-FLUSH_SLICE_S = 0.05
+HELD_BATCHES = 2  # built batches waiting for the wire; the recorder's bound is the real one
+RETRIES = 2  # after the first attempt, for network errors, 5xx, 408 and 429
+BACKOFF_S = (1.0, 2.0)
+MAX_RETRY_AFTER_S = 30.0
+REQUEST_TIMEOUT_S = 10.0
+EXIT_BUDGET_S = 0.07  # SPEC §4: exit adds at most 0.1 s; the rest is for the interpreter
+IN_FLIGHT_GRACE_S = 0.04  # of that budget, how long a request on the wire may still land
 
 Message = dict[str, Any]
 
 
+@dataclass(eq=False)
+class Batch:
+    """Built, filtered messages on their way; ``claim`` when they came from the outbox."""
+
+    messages: list[Message]
+    claim: Claim | None = None
+    in_flight: bool = False
+    let_go: str = ""  # "closed" or "opted out": whoever let go decided their fate
+    outbox_file: Path | None = field(default=None)
+
+
 class Transport:
-    """Moves events from the recorder to the local log and, when allowed, to PostHog."""
+    """Moves events from the recorder to PostHog, the outbox and the local log."""
 
     def __init__(
         self,
@@ -38,21 +62,28 @@ class Transport:
         build: Callable[[Recorded], Message | None],
         log: PayloadLog,
         destination: Callable[[], tuple[str, str]],
+        outbox: Outbox,
         interval: float = 0.5,
     ) -> None:
         self.recorder = recorder
         self._refresh = refresh
         self._build = build
         self.log = log
+        self.outbox = outbox
         self._destination = destination
         self.interval = interval
         self.last_error: str | None = None
-        self.sent = 0
-        self._client: Any = None
-        self._client_key: tuple[str, str] | None = None
+        self.last_delivery: tuple[float, int] | None = None  # (time, events)
+        self.sent = 0  # events the server accepted in this session
+        self.requests = 0  # requests started in this session
+        self._held: deque[Batch] = deque()
+        self._gate = threading.RLock()
+        self._landed = threading.Condition(self._gate)
+        self._closed = False
+        self._outbox_claimed = False
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._interrupt = threading.Event()  # cuts a retry's back-off short
         self._steps = 0
         self._steps_changed = threading.Condition()
         self._exit_hook_registered = False
@@ -61,10 +92,10 @@ class Transport:
 
     def start(self) -> None:
         """Start the thread if it is not running (only ever while telemetry is enabled)."""
-        if self._thread is not None and self._thread.is_alive():
+        if self._closed or (self._thread is not None and self._thread.is_alive()):
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="devscode-telemetry", daemon=True)
+        self._interrupt.clear()
+        self._thread = threading.Thread(target=self._run, name=THREAD_PREFIX, daemon=True)
         self._thread.start()
         if not self._exit_hook_registered:
             atexit.register(self.close)
@@ -73,27 +104,6 @@ class Transport:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
-
-    def close(self, budget: float = EXIT_BUDGET_S) -> None:
-        """Stop within ``budget`` seconds: a last step, a bounded flush, then let go."""
-        deadline = time.monotonic() + budget
-        if self._exit_hook_registered:
-            with contextlib.suppress(Exception):
-                atexit.unregister(self.close)
-            self._exit_hook_registered = False
-        thread = self._thread
-        if thread is not None:
-            self._stop.set()
-            self._wake.set()
-            thread.join(max(0.0, (deadline - time.monotonic()) / 2))
-        self._thread = None
-        client, self._client = self._client, None
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.flush(timeout_seconds=max(0.0, deadline - time.monotonic()))
-            _shutdown_in_background(client)
-        with contextlib.suppress(Exception):
-            self.log.write_pending()
 
     def wake(self) -> None:
         self._wake.set()
@@ -109,131 +119,244 @@ class Transport:
                 lambda: self._steps >= target or not self.running, timeout
             )
 
+    def close(self, budget: float = EXIT_BUDGET_S) -> None:
+        """Stop within ``budget`` seconds: nothing new starts, the undelivered go to the outbox."""
+        deadline = time.monotonic() + budget
+        if self._exit_hook_registered:
+            with contextlib.suppress(Exception):
+                atexit.unregister(self.close)
+            self._exit_hook_registered = False
+        self._interrupt.set()
+        self._wake.set()
+        with self._gate:
+            self._closed = True  # from here on, no request starts
+            grace = deadline - (budget - IN_FLIGHT_GRACE_S)
+            while any(b.in_flight for b in self._held) and time.monotonic() < grace:
+                self._landed.wait(max(0.0, grace - time.monotonic()))
+            batches = list(self._held)
+            self._held.clear()
+            for batch in batches:
+                batch.let_go = "closed"
+            self.recorder.accepting = False
+            raw = self.recorder.drop()
+            with contextlib.suppress(Exception):  # under the gate: a late landing waits for it
+                self._keep_for_later(batches, raw, deadline)
+        with contextlib.suppress(Exception):
+            self.log.write_pending()
+
+    def _keep_for_later(self, batches: list[Batch], raw: list[Recorded], deadline: float) -> None:
+        decision = self._refresh()
+        if not decision.enabled:
+            return  # the opt-out has already dropped everything
+        loose: list[Message] = []
+        for batch in batches:
+            if batch.claim is not None:
+                self.outbox.release(batch.claim)  # back as it was, same file
+                batch.outbox_file = batch.claim.original
+            elif batch.in_flight:  # a file of its own, taken back if the request lands
+                batch.outbox_file = self._to_outbox(batch.messages, decision)
+            else:
+                loose.extend(batch.messages)
+        for index, recorded in enumerate(raw):
+            if time.monotonic() >= deadline:
+                self.log.add(
+                    "failed: the session ended before it could be saved",
+                    {"event": "(unbuilt)", "count": len(raw) - index},
+                )
+                break
+            message = self._prepare(recorded)
+            if message is not None:
+                loose.append(message)
+        if loose:
+            self._to_outbox(loose, decision)
+
+    def _to_outbox(self, messages: list[Message], decision: Decision) -> Path | None:
+        if not decision.sending:
+            self.log.add_all(f"not sent: {decision.reason}", messages)
+            return None
+        path = self.outbox.add(messages)
+        if path is None:
+            self.last_error = self.outbox.error
+            self.log.add_all(f"failed: {self.outbox.error}", messages)
+        else:
+            self.log.add_all("in outbox", messages)
+        return path
+
+    def drop_all(self) -> None:
+        """An opt-out: nothing starts, every queue and the outbox are dropped. Sends nothing."""
+        self._interrupt.set()
+        with self._gate:
+            batches = list(self._held)
+            self._held.clear()
+            raw = self.recorder.drop()
+            for batch in batches:
+                batch.let_go = "opted out"
+        with contextlib.suppress(Exception):
+            for batch in batches:
+                if not batch.in_flight:  # one on the wire tells its own fate when it lands
+                    self.log.add_all("dropped: opted out", batch.messages)
+            for event, _props, stamp in raw[-self.log.keep :]:
+                self.log.add("dropped: opted out", {"event": event, "timestamp": _iso(stamp)})
+            self.outbox.delete()
+            self.log.write_pending()
+
     # --- the thread -----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
+        while not self._closed:
             self._wake.wait(self.interval)
             self._wake.clear()
-            stopping = self._stop.is_set()
+            if self._closed:
+                break
             enabled = True
             try:
-                enabled = self._step(final=stopping)
+                enabled = self._step()
             except Exception as err:  # never die, never print: say it in the status
-                self.last_error = f"internal error: {type(err).__name__}: {err}"
+                self.last_error = f"internal error: {type(err).__name__}: {err}"[:300]
+            with contextlib.suppress(Exception):
+                self.log.write_pending()
             with self._steps_changed:
                 self._steps += 1
                 self._steps_changed.notify_all()
-            if stopping or not enabled:
-                return  # while off there is no thread; the session starts one if it turns on
+            if not enabled:
+                break  # while off there is no thread; the session starts one if it turns on
+        with self._steps_changed:
+            self._steps_changed.notify_all()
 
-    def _step(self, final: bool = False) -> bool:
-        """One pass over the queue; returns whether telemetry is still enabled."""
+    def _step(self) -> bool:
+        """One pass: build what was recorded, deliver it; returns whether telemetry is on."""
         decision = self._refresh()
-        while decision.enabled:
-            batch = self.recorder.take(BATCH)
-            if not batch:
-                break
-            messages = [m for m in map(self._build, batch) if m is not None]
-            if decision.sending:
-                self._send(messages, final)
-            else:
-                for message in messages:
-                    filtered = filter_message(_jsonable(message))
-                    if filtered is not None:
-                        self.log.add(f"not sent: {decision.reason}", filtered)
-            decision = self._refresh()
         if not decision.enabled:
-            self.recorder.drop()
-            self.log.clear_pending()
+            return False
         if not decision.sending:
-            self._drop_client()
-        self.log.write_pending()
-        return decision.enabled
+            while raw := self.recorder.take(BATCH):
+                messages = [m for m in map(self._prepare, raw) if m is not None]
+                self.log.add_all(f"not sent: {decision.reason}", messages)
+            return True
+        self._interrupt.clear()
+        if not self._outbox_claimed:
+            self._outbox_claimed = True
+            self._claim_outbox()
+        while not self._closed:
+            held = self._next_batch()
+            if held is None or not self._deliver(held):
+                break
+        return True
 
-    def _send(self, messages: list[Message], final: bool) -> None:
-        if self._stop.is_set() and self._client is None:
-            return  # close() has let the client go: exiting, nothing new is started
-        client = self._client_for(*self._destination())
-        for message in messages:
-            client.capture(
-                message["event"],
-                distinct_id=message["distinct_id"],
-                properties=message["properties"],
-                timestamp=message["timestamp"],
-                uuid=message["uuid"],
-                disable_geoip=True,
-            )
-        # Back-pressure: keep posthog's own queue short, so an opt-out leaves little in flight.
-        # Waited for in slices, so that close() never waits behind a slow host.
-        deadline = time.monotonic() + max(1.0, self.interval * 2)
-        while True:
-            started = time.monotonic()
-            client.flush(timeout_seconds=FLUSH_SLICE_S)
-            drained = time.monotonic() - started < FLUSH_SLICE_S * 0.9
-            if drained or final or self._stop.is_set() or time.monotonic() >= deadline:
-                return
+    def _claim_outbox(self) -> None:
+        """Deliver what earlier sessions left (original uuids and timestamps), oldest first."""
+        for claim in self.outbox.claim():
+            with self._gate:
+                if self._closed or not self._refresh().sending:
+                    self.outbox.release(claim)
+                    return
+                if claim.messages:
+                    self._held.append(Batch(claim.messages, claim))
+                else:
+                    self.outbox.done(claim)
 
-    # --- the posthog client ---------------------------------------------------------------------
+    def _next_batch(self) -> Batch | None:
+        """The oldest held batch, after topping up from the recorder (built under the gate)."""
+        with self._gate:
+            while len(self._held) < HELD_BATCHES and len(self.recorder):
+                raw = self.recorder.take(BATCH)
+                messages = [m for m in map(self._prepare, raw) if m is not None]
+                if messages:
+                    self._held.append(Batch(messages))
+            return self._held[0] if self._held else None
 
-    def _client_for(self, api_key: str, host: str) -> Any:
-        if self._client is not None and self._client_key == (api_key, host):
-            return self._client
-        self._drop_client()
-        import posthog  # only here: with telemetry off or local, posthog is never imported
+    def _deliver(self, batch: Batch) -> bool:
+        """Post one batch, with retries; returns False when the thread should stop for now."""
+        result = Result("retry")
+        for attempt in range(RETRIES + 1):
+            with self._gate:  # the only way to the wire
+                if self._closed or batch.let_go:
+                    return False
+                if not self._refresh().sending or batch.let_go:  # a re-read found an opt-out
+                    return False
+                batch.in_flight = True
+                self.requests += 1
+            api_key, host = self._destination()
+            try:
+                result = post_batch(api_key, host, batch.messages, REQUEST_TIMEOUT_S)
+            finally:
+                with self._gate:  # landing and settling are one step: close() sees either
+                    batch.in_flight = False
+                    settled = self._settle(batch, result)
+                    self._landed.notify_all()
+            if settled:
+                return True
+            if batch.let_go:
+                return False
+            if attempt < RETRIES:
+                pause = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+                if result.retry_after:
+                    pause = max(pause, min(result.retry_after, MAX_RETRY_AFTER_S))
+                if self._interrupt.wait(pause):
+                    return False
+        with self._gate:  # retries used up: keep them for a later session
+            if batch.let_go or batch not in self._held:
+                return False
+            self._held.remove(batch)
+            if batch.claim is not None:
+                self.outbox.release(batch.claim)
+                self.log.add_all("in outbox", batch.messages)
+            else:
+                self._to_outbox(batch.messages, self._refresh())
+        return True
 
-        logging.getLogger("posthog").addHandler(logging.NullHandler())
-        client = posthog.Posthog(
-            api_key,
-            host=host,
-            disable_geoip=True,
-            before_send=self._last_gate,
-            on_error=self._on_error,
-            flush_at=100,
-            flush_interval=self.interval,
-            max_queue_size=20_000,
-            gzip=True,
-            max_retries=2,
-            timeout=5,
-            enable_exception_autocapture=False,
-        )
-        # Our close() bounds the exit flush at EXIT_BUDGET_S; posthog's own allows a full second.
-        hook = getattr(client, "_atexit", None)
-        if hook is not None:
-            atexit.unregister(hook)
-        self._client, self._client_key = client, (api_key, host)
-        return client
+    def _settle(self, batch: Batch, result: Result) -> bool:
+        """Record what became of a request; True when the batch's fate is settled."""
+        with self._gate:
+            if result.kind == "retry":
+                self.last_error = f"delivery failed: {result.reason}"
+                if batch.let_go == "opted out":
+                    self.log.add_all("dropped: opted out", batch.messages)
+                return False
+            if batch in self._held:
+                self._held.remove(batch)
+            if batch.claim is not None and batch.let_go != "closed":
+                self.outbox.done(batch.claim)
+            if result.kind == "ok":
+                if batch.let_go == "closed" and batch.outbox_file is not None:
+                    self.outbox.discard(batch.outbox_file)  # it landed after all
+                self.sent += len(batch.messages)
+                self.last_delivery = (time.time(), len(batch.messages))
+                self.log.add_all("delivered", batch.messages)
+            else:
+                self.last_error = f"delivery failed: {result.reason}"
+                self.log.add_all(f"failed: {result.reason} (not retried)", batch.messages)
+            return True
 
-    def _drop_client(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            _shutdown_in_background(client)
+    # --- building -------------------------------------------------------------------------------
 
-    def _last_gate(self, msg: dict[str, Any]) -> dict[str, Any] | None:
-        """posthog's before_send: the allow-list applied to the final message, which we log."""
-        filtered = filter_message(msg)
-        if filtered is not None:
-            self.log.add("sent", _jsonable(filtered))
-            self.sent += 1
-        return filtered
-
-    def _on_error(self, error: Exception, _batch: Any) -> None:
-        self.last_error = f"last delivery failed: {type(error).__name__}: {error}"[:300]
-
-
-def _shutdown_in_background(client: Any) -> None:
-    """Stop posthog's consumers without waiting on the network (they are daemon threads)."""
-
-    def shutdown() -> None:
-        with contextlib.suppress(Exception):
-            client.shutdown()
-
-    with contextlib.suppress(RuntimeError):  # no new threads at interpreter shutdown: let go
-        threading.Thread(target=shutdown, daemon=True).start()
+    def _prepare(self, recorded: Recorded) -> Message | None:
+        """Build one message as posthog's client would, reduced to the allow-list."""
+        message = self._build(recorded)
+        if message is None:
+            return None
+        properties = {**message["properties"], "$lib": "posthog-python"}
+        properties["$lib_version"] = _posthog_version()
+        stamp = message["timestamp"]
+        if isinstance(stamp, datetime):
+            stamp = stamp.astimezone(timezone.utc).isoformat()
+        return filter_message({**message, "properties": properties, "timestamp": stamp})
 
 
-def _jsonable(message: Message) -> Message:
-    timestamp = message.get("timestamp")
-    if isinstance(timestamp, datetime):
-        message = {**message, "timestamp": timestamp.astimezone(timezone.utc).isoformat()}
-    return message
+_version: str | None = None
+
+
+def _posthog_version() -> str:
+    global _version
+    if _version is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            _version = version("posthog")
+        except PackageNotFoundError:
+            _version = "0"
+    return _version
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, tz=timezone.utc).isoformat()
