@@ -38,6 +38,7 @@ class CaptureServer:
                 pass
 
             def do_POST(self) -> None:
+                arrived = time.time()  # when the request line came in, before the body
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 if self.headers.get("Content-Encoding") == "gzip" or body[:2] == b"\x1f\x8b":
@@ -49,7 +50,12 @@ class CaptureServer:
                 with server._lock:
                     server.raw.append(body)
                     server.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "json": parsed}
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "json": parsed,
+                            "at": arrived,
+                        }
                     )
                 if server.hang:
                     server._released.wait(60)

@@ -74,11 +74,17 @@ class Outbox:
 
     def add(self, messages: list[Message]) -> Path | None:
         """Keep ``messages`` for a later session; returns the file, or ``None`` if it failed."""
-        messages = messages[-self.max_events :]
+        target = self._write(messages[-self.max_events :])
+        if target is not None:
+            self._bound()
+        return target
+
+    def _write(self, messages: list[Message], stamp: str = "") -> Path | None:
         if not messages:
             return None
         data = json.dumps({"v": 1, "events": messages}, default=str).encode()
-        name = f"{time.time_ns():020d}-{len(messages)}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+        stamp = stamp or f"{time.time_ns():020d}"  # names sort oldest first
+        name = f"{stamp}-{len(messages)}-{uuid.uuid4().hex[:12]}{SUFFIX}"
         target = self.path / name
         try:
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -95,7 +101,6 @@ class Outbox:
         except OSError as err:
             self.error = f"the outbox {self.path} could not be written ({err.strerror or err})"
             return None
-        self._bound()
         return target
 
     def _bound(self) -> None:
@@ -124,8 +129,7 @@ class Outbox:
         keep = claim.messages[drop:]
         with contextlib.suppress(OSError):
             claim.path.unlink()
-        if keep:
-            self.add(keep)
+        self._write(keep, stamp=path.name.split("-")[0])  # keeps its place; not add(): locked
 
     # --- claiming ---------------------------------------------------------------------------------
 

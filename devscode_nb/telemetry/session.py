@@ -75,6 +75,7 @@ class Telemetry:
             lambda: (self.settings.api_key, self.settings.host),
             self.outbox,
             interval=settings.flush_interval,
+            warm=lambda: self.anonymous_id,
         )
         settings.observe(self._on_setting)
         self.refresh()

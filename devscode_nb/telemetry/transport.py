@@ -37,6 +37,7 @@ MAX_RETRY_AFTER_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
 EXIT_BUDGET_S = 0.07  # SPEC §4: exit adds at most 0.1 s; the rest is for the interpreter
 IN_FLIGHT_GRACE_S = 0.04  # of that budget, how long a request on the wire may still land
+BUILT_AT_EXIT = 300  # built for the outbox even past the budget (~10 ms); a backlog is rarer
 
 Message = dict[str, Any]
 
@@ -64,6 +65,7 @@ class Transport:
         destination: Callable[[], tuple[str, str]],
         outbox: Outbox,
         interval: float = 0.5,
+        warm: Callable[[], object] = lambda: None,
     ) -> None:
         self.recorder = recorder
         self._refresh = refresh
@@ -71,6 +73,7 @@ class Transport:
         self.log = log
         self.outbox = outbox
         self._destination = destination
+        self._warm = warm
         self.interval = interval
         self.last_error: str | None = None
         self.last_delivery: tuple[float, int] | None = None  # (time, events)
@@ -157,8 +160,9 @@ class Transport:
                 batch.outbox_file = self._to_outbox(batch.messages, decision)
             else:
                 loose.extend(batch.messages)
+        raw = raw[-self.outbox.max_events :]  # older ones would be dropped by the bound anyway
         for index, recorded in enumerate(raw):
-            if time.monotonic() >= deadline:
+            if index >= BUILT_AT_EXIT and time.monotonic() >= deadline:
                 self.log.add(
                     "failed: the session ended before it could be saved",
                     {"event": "(unbuilt)", "count": len(raw) - index},
@@ -203,6 +207,9 @@ class Transport:
     # --- the thread -----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        with contextlib.suppress(Exception):  # what building needs, read now, not at exit
+            _posthog_version()
+            self._warm()
         while not self._closed:
             self._wake.wait(self.interval)
             self._wake.clear()
