@@ -131,8 +131,14 @@ def linger(args: dict[str, Any]) -> None:
     deadline = time.monotonic() + args.get("seconds", 1.0)
     while time.monotonic() < deadline:
         shell.run_cell("y = 1")
-        if args.get("until_outbox_empty") and not telemetry.outbox.pending() and (
-            telemetry.transport.sent and not telemetry.recorder and not telemetry.transport._held
+        if (
+            args.get("until_outbox_empty")
+            and not telemetry.outbox.pending()
+            and (
+                telemetry.transport.sent
+                and not telemetry.recorder
+                and not telemetry.transport._held
+            )
         ):
             break
         time.sleep(0.05)
