@@ -63,17 +63,15 @@ def settle(session: Any) -> None:
     """Deliver what is queued (at load: the ``$pageview``) before timing: the figures are the
     steady per-cell cost.
 
-    A load's first send is a one-off on background threads (the first in a process imports
-    posthog, ~0.15 s of CPU; each makes a posthog client, whose consumer posts ~0.5 s later)
-    that would otherwise land in a timed block at random. ``Transport.flush`` hands the events
-    to the client; the client's own ``flush`` waits until they are posted.
+    A load's first send is a one-off on the transport's thread (the first in a process imports
+    posthog's request layer, ~0.15 s of CPU) that would otherwise land in a timed block at
+    random. ``Transport.flush`` returns once the transport has posted what was queued.
     """
     telemetry = session.telemetry
     if telemetry.decision.sending:
-        telemetry.flush(10)
-        client = telemetry.transport._client
-        if client is not None:
-            client.flush()
+        deadline = time.monotonic() + 10
+        while not telemetry.transport.sent and time.monotonic() < deadline:
+            telemetry.flush(1)
 
 
 def unload(shell: Any) -> None:
@@ -504,6 +502,58 @@ def mode_exit(args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def mode_short(args: dict[str, Any]) -> dict[str, Any]:
+    """A session that records a few events and ends at once (exit, or ``%unload_ext``)."""
+    shell = make_shell(args["host"])
+    telemetry = load(shell).telemetry
+    for i in range(args["events"]):
+        telemetry.record(EVENT, {**PROPS, "promptTokens": i})
+    last = time.perf_counter()
+    if args.get("unload"):
+        unload(shell)
+    return {"session_id": telemetry.session_id, "took_s": time.perf_counter() - last}
+
+
+def mode_drain(args: dict[str, Any]) -> dict[str, Any]:
+    """The next session: it delivers what earlier ones left in the outbox, then reports."""
+    shell = make_shell(args["host"])
+    telemetry = load(shell).telemetry
+    deadline = time.monotonic() + args.get("timeout", 60)
+    while time.monotonic() < deadline:
+        telemetry.flush(1)
+        if telemetry.transport.sent and not telemetry.outbox.pending():
+            break
+    return {"outbox_left": telemetry.outbox.pending(), "sent": telemetry.transport.sent}
+
+
+def mode_optout(args: dict[str, Any]) -> dict[str, Any]:
+    """Record a flood against a host that takes 1 s per request, then opt out mid-delivery."""
+    shell = make_shell(args["host"])
+    telemetry = load(shell).telemetry
+    transport = telemetry.transport
+    for i in range(args["events"]):
+        telemetry.record(EVENT, {**PROPS, "promptTokens": i % 1000})
+    deadline = time.monotonic() + 30
+    while transport.requests < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the second request has reached the host and waits on its answer
+    queued = len(telemetry.recorder) + sum(len(b.messages) for b in transport._held)
+    before = transport.requests
+    moment = time.time()
+    with contextlib.redirect_stdout(io.StringIO()):
+        shell.run_line_magic("devscode", "telemetry off")
+    for i in range(args.get("watch_cells", 30)):
+        shell.run_cell(f"x = {i}")
+        time.sleep(0.1)
+    return {
+        "moment": moment,
+        "queued": queued,
+        "recorded": args["events"],
+        "requests_before": before,
+        "requests_started_after": transport.requests - before,
+    }
+
+
 # --- 5. delivery ----------------------------------------------------------------------------------
 
 
@@ -608,6 +658,9 @@ MODES = {
     "exit": mode_exit,
     "deliver": mode_deliver,
     "streaming": mode_streaming,
+    "short": mode_short,
+    "drain": mode_drain,
+    "optout": mode_optout,
 }
 
 

@@ -95,6 +95,7 @@ def optout(args: dict[str, Any]) -> None:
     deadline = time.monotonic() + 30
     while transport.requests < args.get("after_requests", 2) and time.monotonic() < deadline:
         time.sleep(0.01)
+    time.sleep(0.2)  # that request has reached the host and waits for its slow answer
     queued = len(telemetry.recorder) + sum(len(b.messages) for b in transport._held)
     requests_before = transport.requests
     moment = opt_out_by(args["route"], shell, telemetry)

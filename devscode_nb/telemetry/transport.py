@@ -36,7 +36,7 @@ BACKOFF_S = (1.0, 2.0)
 MAX_RETRY_AFTER_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
 EXIT_BUDGET_S = 0.07  # SPEC §4: exit adds at most 0.1 s; the rest is for the interpreter
-IN_FLIGHT_GRACE_S = 0.04  # of that budget, how long a request on the wire may still land
+IN_FLIGHT_GRACE_S = 0.02  # of that budget, how long a request on the wire may still land
 BUILT_AT_EXIT = 300  # built for the outbox even past the budget (~10 ms); a backlog is rarer
 
 Message = dict[str, Any]
