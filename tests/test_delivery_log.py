@@ -239,9 +239,9 @@ from pathlib import Path
 from devscode_nb.telemetry.outbox import Outbox
 time.sleep(max(0, float(sys.argv[2]) - time.time()))
 claims = list(Outbox(Path(sys.argv[1])).claim())
-print(json.dumps([m["uuid"] for c in claims for m in c.messages]))
-if sys.argv[3] == "die":
-    import os; os._exit(0)  # killed while delivering: its claims stay behind
+print(json.dumps([m["uuid"] for c in claims for m in c.messages]), flush=True)
+time.sleep(max(0, float(sys.argv[2]) + 3 - time.time()))  # alive until every claimer is done
+import os; os._exit(0)  # killed while delivering: its claims stay behind
 """
 
 
@@ -257,7 +257,7 @@ def test_two_kernels_never_claim_the_same_entries_and_a_dead_claim_comes_back(tm
     start = str(time.time() + 1.0)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, str(tmp_path), start, "die"],
+            [sys.executable, "-c", CLAIMER, str(tmp_path), start],
             stdout=subprocess.PIPE,
             text=True,
         )

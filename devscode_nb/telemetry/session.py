@@ -61,6 +61,7 @@ class Telemetry:
         self.session_id = str(uuid.uuid4())
         self.notice_shown = False
         self.session_off = False
+        self.closed = False
         self._notice_stored = self.state.notice()
         self._anonymous_id: str | None = None
         self._ipython_version = ipython_version
@@ -113,7 +114,7 @@ class Telemetry:
             was_on = self._decision is None or self._decision.enabled
             self._decision = decision
             self._last_check = time.monotonic()
-            self.recorder.accepting = decision.enabled
+            self.recorder.accepting = decision.enabled and not self.closed
         if not decision.enabled:  # every queue and the outbox go; nothing is sent about it
             if was_on:
                 self.transport.drop_all()
@@ -224,6 +225,8 @@ class Telemetry:
         return self.transport.flush(timeout)
 
     def close(self) -> None:
+        """Unload: nothing more is recorded; what is undelivered goes to the outbox (≤ 0.1 s)."""
+        self.closed = True
         self.settings.unobserve(self._on_setting)
         self.recorder.accepting = False
         self.transport.close()
