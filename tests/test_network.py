@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import signal
@@ -96,10 +97,13 @@ def failure(model: ModelConfig, timeout: float = 5) -> ProviderError:
     return err.value
 
 
-def free_port() -> int:
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so no other process can take it while
+    the test runs) but not listening."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 # -- proxies --------------------------------------------------------------------------------
@@ -178,8 +182,8 @@ def test_a_wildcard_noProxy_matches_subdomains_only_as_continue_does() -> None:
 
 
 def test_a_proxy_that_refuses_names_the_setting_and_the_model(server: ModelServer) -> None:
-    port = free_port()
-    error = failure(model_for(server, proxy=f"http://127.0.0.1:{port}"))
+    with refusing_port() as port:
+        error = failure(model_for(server, proxy=f"http://127.0.0.1:{port}"))
     assert error.kind == "proxy"
     assert str(error) == (
         f'Proxy http://127.0.0.1:{port} refused the connection for "Corp": check '
