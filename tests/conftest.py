@@ -36,15 +36,29 @@ _CLEARED = (
     "JPY_PARENT_PID",
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
+    # where VS Code settings are looked for (devscode_nb/telemetry/vscode_settings.py)
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "VSCODE_PORTABLE",
+    "VSCODE_APPDATA",
+    "VSCODE_AGENT_FOLDER",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "USERPROFILE",
 )
 
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh HOME (hence ~/.devscode) per test; the real one is never touched."""
+    """A fresh HOME (hence ~/.devscode) per test; the real one is never touched.
+
+    The working directory is a temporary one too: a real ``.vscode/settings.json`` above the
+    checkout (a developer's workspace) would otherwise count as a VS Code opt-out.
+    """
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
     import devscode_nb.telemetry.events as events

@@ -8,12 +8,18 @@ is configured, this is not a headless run, debug is off. Otherwise events stay i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devscode_nb.config_file import ConfigRead
 from devscode_nb.environment import is_falsy, is_truthy
+from devscode_nb.telemetry.vscode_settings import VSCodeSettings
 
 CONFIG_KEY = "allowAnonymousTelemetry"
+VSCODE_SOURCE = "VS Code settings"
+VSCODE_PLACES = (
+    "user settings of VS Code, Insiders, VSCodium, Cursor, Windsurf, code-server; "
+    "remote servers' Machine settings; .vscode/settings.json here or above; the policy"
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class Reading:
     value: str
     origin: str
     says_off: bool = False
+    reason: str = ""  # the decision's reason when this reading says off (default: per source)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Inputs:
     debug_origin: str = "default"
     api_key: str = ""
     host: str = ""
+    vscode: VSCodeSettings = field(default_factory=VSCodeSettings)
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ def _readings(inputs: Inputs) -> list[Reading]:
             says_off=inputs.enabled is False,
         ),
         config_reading,
+        *_vscode_readings(inputs.vscode),
         Reading(
             "this session",
             "off" if inputs.session_off else "(no override)",
@@ -122,6 +131,24 @@ def _readings(inputs: Inputs) -> list[Reading]:
         Reading("DevscodeTelemetry.consent", inputs.consent_mode, "traitlets", says_off=False),
         Reading("notice", notice_value, "devscode_nb state in the global dir"),
     ]
+
+
+def _vscode_readings(vscode: VSCodeSettings) -> list[Reading]:
+    """One row per VS Code settings file found; an unreadable one is shown, not counted as off."""
+    if not vscode.files:
+        return [Reading(VSCODE_SOURCE, "(none found)", VSCODE_PLACES)]
+    rows = []
+    for found in vscode.files:
+        if found.error:
+            rows.append(Reading(VSCODE_SOURCE, "could not be read", found.error))
+        elif found.off:
+            setting, literal = found.off
+            shown = f"{setting} = {literal}"
+            rows.append(Reading(VSCODE_SOURCE, shown, str(found.path), True, found.reason))
+        else:
+            shown = ", ".join(f"{k} = {v}" for k, v in found.settings) or "(no telemetry setting)"
+            rows.append(Reading(VSCODE_SOURCE, shown, str(found.path)))
+    return rows
 
 
 def _json_literal(value: object) -> str:
@@ -146,7 +173,7 @@ def decide(inputs: Inputs) -> Decision:
     readings = tuple(_readings(inputs))
     for reading in readings:
         if reading.says_off:
-            reason = _OFF_REASONS[reading.source]
+            reason = reading.reason or _OFF_REASONS[reading.source]
             if reading.source == CONFIG_KEY and inputs.config.error:
                 reason = f"config.json could not be used ({inputs.config.error})"
             return Decision(False, False, reason, "nowhere: nothing is recorded", readings)

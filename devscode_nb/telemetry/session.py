@@ -31,6 +31,7 @@ from devscode_nb.telemetry.recorder import Recorded, Recorder
 from devscode_nb.telemetry.settings import DevscodeTelemetry
 from devscode_nb.telemetry.state import LocalState, PayloadLog
 from devscode_nb.telemetry.transport import Message, Transport
+from devscode_nb.telemetry.vscode_settings import VSCodeSettingsWatcher
 
 RECHECK_S = 1.0  # config.json is stat-ed at most this often: an opt-out elsewhere lands in < 2 s
 
@@ -53,6 +54,7 @@ class Telemetry:
         directory = global_dir(env)
         self.config_path = directory / CONFIG_NAME
         self._config = ConfigWatcher(self.config_path)
+        self.vscode = VSCodeSettingsWatcher(env)  # stats VS Code's settings at most once a second
         self.state = LocalState(directory)
         self.log = PayloadLog(directory)
         self.outbox = Outbox(directory)
@@ -104,6 +106,7 @@ class Telemetry:
             debug_origin="DEVSCODE_TELEMETRY_DEBUG" if debug_env else "DevscodeTelemetry.debug",
             api_key=settings.api_key,
             host=settings.host,
+            vscode=self.vscode.current(),
         )
 
     def refresh(self) -> Decision:
