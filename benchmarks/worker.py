@@ -115,6 +115,7 @@ def mode_cells(args: dict[str, Any]) -> dict[str, Any]:
     timed on its own, so a block reports both its median cell (robust to another process
     taking the CPU for a moment) and its mean cell (includes rare periodic work).
     """
+    vscode = vscode_settings(args.get("vscode_files", 0))
     shell = make_shell(args["host"])
     n, warmup = args["n"], args["warmup"]
     loaded, sending = False, []
@@ -134,7 +135,42 @@ def mode_cells(args: dict[str, Any]) -> dict[str, Any]:
                 shell.run_cell("x = 1")
             pair[side] = time_cells(shell, n)
         pairs.append(pair)
-    return {"pairs": pairs, "sending": all(sending) and bool(sending)}
+    return {"pairs": pairs, "sending": all(sending) and bool(sending), **vscode}
+
+
+def vscode_settings(count: int) -> dict[str, Any]:
+    """Put ``count`` VS Code settings files (none saying off) where the extension looks: user
+    settings of two products, profiles, a remote server's machine settings, and a workspace
+    above the working directory (which this process moves into). Returns what one check of
+    them costs, measured here with a watcher that checks on every call."""
+    if not count:
+        return {}
+    import os
+
+    from devscode_nb.telemetry.vscode_settings import VSCodeSettingsWatcher, places
+
+    home = Path(os.environ["HOME"])
+    config = home / ".config"
+    files = [config / p / "User/settings.json" for p in ("Code", "Cursor")]
+    files += [home / ".vscode-server/data/Machine/settings.json"]
+    files += [home / "work/.vscode/settings.json"]
+    files += [config / f"Code/User/profiles/p{i}/settings.json" for i in range(count - len(files))]
+    body = '{\n  // settings\n  "editor.fontSize": 13,\n  "telemetry.telemetryLevel": "all",\n}\n'
+    for path in files[:count]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    cwd = home / "work" / "notebooks"
+    cwd.mkdir(parents=True)
+    os.chdir(cwd)
+    watcher = VSCodeSettingsWatcher(interval=0.0)
+    found = len(watcher.current().files)
+    check_ns = per_call_ns(watcher.current, 2_000)
+    spots = places(sys.platform, os.environ, home, cwd)
+    return {
+        "vscode_files": found,
+        "vscode_places": len(spots.files) + len(spots.profile_dirs),
+        "vscode_check_us": check_ns / 1000,
+    }
 
 
 def time_cells(shell: Any, n: int) -> dict[str, float]:

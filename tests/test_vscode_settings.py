@@ -426,7 +426,7 @@ def status_lines(shell, source: str = "VS Code settings") -> list[str]:
 def test_the_status_says_none_found(make_shell):
     shell = make_shell(DevscodeTelemetry={"api_key": "phc_x"})
     (line,) = status_lines(shell)
-    assert PLACES_NOTE in line and "Cursor" in line and "← off" not in line
+    assert PLACES_NOTE in line and "VS Code and its forks" in line and "← off" not in line
 
 
 def test_the_real_linux_layout_turns_a_shell_off_and_the_status_names_the_file(
@@ -486,8 +486,12 @@ def test_terminal_ipython_prints_no_notice_when_vscode_says_off(tmp_path, isolat
     if vscode == "off":
         put(isolated_home, ".config/Code/User/settings.json", OFF)
     env = {**clean_env(), "HOME": str(isolated_home), "IPYTHONDIR": str(tmp_path / "ipython")}
-    done = run_terminal_ipython("%load_ext devscode_nb\n%devscode telemetry status", env)
+    code = "%load_ext devscode_nb\n%devscode telemetry status\nimport sys\n"
+    code += "print('posthog imported:', 'posthog' in sys.modules)"
+    done = run_terminal_ipython(code, env)
     assert done.returncode == 0, done.stderr
+    if vscode == "off":
+        assert "posthog imported: False" in done.stdout
     notices = done.stdout.count("devscode_nb collects anonymous usage data")
     assert notices == (vscode == "on")  # the control shows it; with VS Code's "off", nothing
     assert ("VS Code setting devscode.telemetryEnabled = false" in done.stdout) == (vscode == "off")

@@ -32,8 +32,9 @@ HELP = """\
 
 Telemetry is anonymous: suggestion outcomes, model and command names, token counts, OS and
 frontend names, pageviews. Never code, prompts, outputs, paths or names. Opt out with
-%devscode telemetry off, DO_NOT_TRACK=1, c.DevscodeTelemetry.enabled = False, or
-"allowAnonymousTelemetry": false in ~/.devscode/config.json."""
+%devscode telemetry off, DO_NOT_TRACK=1, c.DevscodeTelemetry.enabled = False,
+"allowAnonymousTelemetry": false in ~/.devscode/config.json, or by unchecking
+"Devscode: Telemetry Enabled" in VS Code's settings."""
 
 
 def render_log(entries: list[dict[str, Any]], unreadable: int = 0) -> str:

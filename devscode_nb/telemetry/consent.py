@@ -16,10 +16,7 @@ from devscode_nb.telemetry.vscode_settings import VSCodeSettings
 
 CONFIG_KEY = "allowAnonymousTelemetry"
 VSCODE_SOURCE = "VS Code settings"
-VSCODE_PLACES = (
-    "user settings of VS Code, Insiders, VSCodium, Cursor, Windsurf, code-server; "
-    "remote servers' Machine settings; .vscode/settings.json here or above; the policy"
-)
+VSCODE_PLACES = "user, profile, remote, workspace and policy settings of VS Code and its forks"
 
 
 @dataclass(frozen=True)
