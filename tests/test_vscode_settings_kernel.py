@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from capture_server import CaptureServer
 from harness import wait_until
-from harness.kernel import KernelHarness, isolated_env
+from harness.kernel import KernelHarness
+from test_banner_kernel import RECORD_LOOP, make_env, run
 
 pytestmark = pytest.mark.kernel
 
@@ -29,40 +30,6 @@ with open(path + ".tmp", "w") as handle:
 os.replace(path + ".tmp", path)
 """
 
-RECORD_LOOP = """\
-import threading, time
-from devscode_nb.ipython.extension import session_for
-_t = session_for(get_ipython()).telemetry
-def _loop():  # an event every 10 ms, as a busy notebook would make them
-    end = time.time() + 8
-    while time.time() < end:
-        _t.record("$pageview", {"$current_url": "devscode-nb://status"})
-        time.sleep(0.01)
-_stopped_at = None
-def _watch():  # when this kernel stopped taking events (its own re-check of VS Code settings)
-    global _stopped_at
-    while _t.recorder.accepting:
-        time.sleep(0.002)
-    _stopped_at = time.time()
-threading.Thread(target=_loop, daemon=True).start()
-threading.Thread(target=_watch, daemon=True).start()
-"""
-
-
-def kernel_env(base: Path, capture: CaptureServer) -> dict[str, str]:
-    """A person's kernel (JupyterLab-like), sending to ``capture`` every 0.5 s (the default)."""
-    env = isolated_env(base, {"JPY_SESSION_NAME": "vscode.ipynb"})
-    profile = Path(env["IPYTHONDIR"]) / "profile_default"
-    profile.mkdir(parents=True, exist_ok=True)
-    (profile / "ipython_config.py").write_text(
-        f"c.DevscodeTelemetry.api_key = 'phc_vscode'\nc.DevscodeTelemetry.host = {capture.url!r}\n"
-    )
-    return env
-
-
-def run(k: KernelHarness, code: str) -> Any:
-    return k.execute(code, allow_stdin=True).raise_for_error()
-
 
 @pytest.mark.parametrize(
     ("where", "change"),
@@ -75,14 +42,14 @@ def run(k: KernelHarness, code: str) -> Any:
 )
 def test_a_running_kernel_stops_within_two_seconds(tmp_path: Path, where: str, change: str):
     with CaptureServer() as capture:
-        env = kernel_env(tmp_path / "env", capture)
+        env = make_env(tmp_path / "env", capture, None, flush_interval=0.5)  # the default
         user = Path(env["XDG_CONFIG_HOME"]) / "Code" / "User"
         path = user / ("profiles/1a2b3c/settings.json" if where == "profiles" else "settings.json")
         path.parent.mkdir(parents=True)
         path.write_text(SETTINGS)
         with KernelHarness(env, cwd=tmp_path) as k:
             run(k, "%load_ext devscode_nb")
-            run(k, RECORD_LOOP)
+            run(k, RECORD_LOOP.replace("{busy}", "True"))  # an event every 10 ms
 
             def loop_events() -> list[dict[str, Any]]:
                 return [
@@ -118,3 +85,22 @@ def test_a_running_kernel_stops_within_two_seconds(tmp_path: Path, where: str, c
     setting = quoted.strip('"')
     assert f"Devscode telemetry: OFF — VS Code setting {setting} = {literal}" in status
     assert f"in {path}" in status
+
+
+def test_no_banner_and_nothing_sent_when_vscode_says_off_at_start(tmp_path: Path):
+    with CaptureServer() as capture:
+        env = make_env(tmp_path / "env", capture, None)
+        workspace = tmp_path / "project" / ".vscode" / "settings.json"
+        workspace.parent.mkdir(parents=True)
+        workspace.write_text('{"devscode": {"telemetryEnabled": false}}')
+        (tmp_path / "project" / "notebooks").mkdir()
+        with KernelHarness(env, cwd=tmp_path / "project" / "notebooks") as k:
+            r = run(k, "%load_ext devscode_nb")
+            assert r.displays == [] and r.stdout == "" and k.widgets == {}
+            run(k, "%devscode help")
+            probe = run(k, "import sys; print('posthog' in sys.modules)").stdout
+            status = run(k, "%devscode telemetry status").stdout
+            time.sleep(1)
+        assert capture.requests == []
+    assert probe.strip() == "False"
+    assert f"VS Code setting devscode.telemetryEnabled = false in {workspace}" in status
