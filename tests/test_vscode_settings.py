@@ -286,6 +286,35 @@ def test_a_fifo_or_a_folder_in_place_of_settings_never_blocks(tmp_path):
     )
 
 
+def test_threads_checking_while_a_file_is_rewritten_never_fail(tmp_path):
+    """The transport thread and the cell thread both ask; a check in progress is not waited
+    for, and whatever is half-written in between is at worst "could not be read"."""
+    import threading
+
+    path = put(tmp_path, "home/.config/Code/User/settings.json", "{}")
+    watcher = watcher_for(tmp_path)
+    seen: list[VSCodeSettings] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            for _ in range(100):
+                seen.append(watcher.current())
+        except BaseException as err:  # pragma: no cover - the assertion below reports it
+            errors.append(err)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for i in range(200):
+        path.write_text(OFF if i % 2 else '{"devscode.telemetryEnabled": true}')
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and len(seen) == 600
+    path.write_text('{"telemetry.telemetryLevel": "off"}')
+    assert watcher.current().off.reason.startswith("VS Code setting telemetry.telemetryLevel")
+
+
 # --- cost: a few stats, at most once per interval -----------------------------------------------
 
 _AUDIT: list[tuple[str, str]] = []
