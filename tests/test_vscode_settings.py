@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import clean_env, run_terminal_ipython, telemetry_of, write_config
 
+from devscode_nb.ipython.banner import notice_text
 from devscode_nb.telemetry.vscode_settings import (
     DEFAULT_POLICY,
     VSCodeSettings,
@@ -521,7 +522,7 @@ def test_terminal_ipython_prints_no_notice_when_vscode_says_off(tmp_path, isolat
     assert done.returncode == 0, done.stderr
     if vscode == "off":
         assert "posthog imported: False" in done.stdout
-    notices = done.stdout.count("devscode_nb collects anonymous usage data")
+    notices = done.stdout.count(notice_text().splitlines()[0])
     assert notices == (vscode == "on")  # the control shows it; with VS Code's "off", nothing
     assert ("VS Code setting devscode.telemetryEnabled = false" in done.stdout) == (vscode == "off")
 
