@@ -101,7 +101,7 @@ class Transport:
         self._thread = threading.Thread(target=self._run, name=THREAD_PREFIX, daemon=True)
         self._thread.start()
         if not self._exit_hook_registered:
-            atexit.register(self.close)
+            atexit.register(self._close_at_exit)
             self._exit_hook_registered = True
 
     @property
@@ -122,12 +122,16 @@ class Transport:
                 lambda: self._steps >= target or not self.running, timeout
             )
 
-    def close(self, budget: float = EXIT_BUDGET_S) -> None:
+    def _close_at_exit(self) -> None:
+        """At interpreter exit the daemon thread dies with the process: no need to wait for it."""
+        self.close(join=False)
+
+    def close(self, budget: float = EXIT_BUDGET_S, join: bool = True) -> None:
         """Stop within ``budget`` seconds: nothing new starts, the undelivered go to the outbox."""
         deadline = time.monotonic() + budget
         if self._exit_hook_registered:
             with contextlib.suppress(Exception):
-                atexit.unregister(self.close)
+                atexit.unregister(self._close_at_exit)
             self._exit_hook_registered = False
         self._interrupt.set()
         self._wake.set()
@@ -146,6 +150,11 @@ class Transport:
                 self._keep_for_later(batches, raw, deadline)
         with contextlib.suppress(Exception):
             self.log.write_pending()
+        # The thread sees the interrupt and ends by itself; give it what is left of the budget
+        # so that an unload leaves no thread behind (one stuck on the wire is not waited for).
+        thread = self._thread
+        if join and thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _keep_for_later(self, batches: list[Batch], raw: list[Recorded], deadline: float) -> None:
         decision = self._refresh()
