@@ -61,9 +61,6 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
-    import devscode_nb.telemetry.events as events
-
-    monkeypatch.setattr(events, "_PERSONAL", None)
     return home
 
 

@@ -71,7 +71,7 @@ def test_a_cell_asks_streams_and_records_exact_counts(sending_shell, capture, se
     assert "Print the square root of two." in server.last.body["messages"][-1]["content"]
 
     (command,) = props(sending_shell, capture, "useSlashCommand")
-    assert (command["name"], command["model"], command["provider"]) == ("ask", "demo", "openai")
+    assert (command["name"], command["model"], command["provider"]) == ("ask", "custom", "openai")
     (tokens,) = props(sending_shell, capture, "tokens_generated")
     assert tokens["promptTokens"] == server.prompt_tokens == 17
     assert tokens["generatedTokens"] == server.generated_tokens()
@@ -91,7 +91,8 @@ def test_anthropic_counts_and_estimates_when_the_server_reports_none(
 ):
     models_config(
         global_dir,
-        demo(server, title="Claude", provider="anthropic", model="claude-test", apiKey="a-1"),
+        demo(server, title="Claude", provider="anthropic", model="claude-3-5-haiku-latest",
+             apiKey="a-1"),
         demo(server, title="NoUsage"),
     )
     run(sending_shell, "%%devscode -m Claude\nsquare root of two")
@@ -100,7 +101,7 @@ def test_anthropic_counts_and_estimates_when_the_server_reports_none(
     run(sending_shell, "%%devscode -m openai/demo\nsquare root of two")
     first, second = props(sending_shell, capture, "tokens_generated")
     assert (first["model"], first["provider"], first["tokensSource"]) == (
-        "claude-test", "anthropic", "provider")
+        "claude-3-5-haiku-latest", "anthropic", "provider")
     assert first["promptTokens"] == 17 and first["generatedTokens"] == server.generated_tokens()
     assert second["tokensSource"] == "estimate" and second["generatedTokens"] > 0
 
@@ -156,9 +157,9 @@ def test_custom_and_builtin_slash_commands(sending_shell, capture, server, globa
     err = capsys.readouterr().err
     assert "Unknown command /nope" in err and "/check" in err and "/edit" in err
     names = [p["name"] for p in props(sending_shell, capture, "useSlashCommand")]
-    assert names == ["check", "edit"]
+    assert names == ["custom", "edit"]  # a customCommands name is the person's text
     outcomes = props(sending_shell, capture, "suggestion_outcome")
-    assert [o["command"] for o in outcomes] == ["check"]  # superseded by /edit's suggestion
+    assert [o["command"] for o in outcomes] == ["custom"]  # superseded by /edit's suggestion
     assert outcomes[0]["outcome"] == "ignored"
 
 
@@ -217,7 +218,7 @@ def test_running_the_suggestion_as_is_is_accepted(sending_shell, capture, server
     (o,) = outcomes(sending_shell, capture)
     assert o["completionId"] == suggestion.id and set(o["completionId"]) <= HEX
     assert (o["outcome"], o["accepted"], o["via"]) == ("accepted", True, "execution")
-    assert (o["modelName"], o["modelProvider"], o["command"]) == ("demo", "openai", "ask")
+    assert (o["modelName"], o["modelProvider"], o["command"]) == ("custom", "openai", "ask")
     assert o["numLines"] == 3 and isinstance(o["timeMs"], int)
 
 

@@ -5,8 +5,8 @@ earlier cells and the last error, calls :meth:`Assistant.ask`, and shows what co
 
 What is recorded (SPEC §3), through the ``record`` callable it is handed only:
 
-- ``useSlashCommand`` — a model command ran: its name (``ask``, a built-in, or the name of a
-  ``customCommands`` entry), model and provider;
+- ``useSlashCommand`` — a model command ran: its name (``ask`` or another built-in; ``custom``
+  for a ``customCommands`` entry, whose name the person wrote), model and provider;
 - ``tokens_generated`` and ``$ai_generation`` — a model answered (or failed after a request was
   made): token counts as the server reported them, latency, a random trace id, the HTTP status;
 - ``suggestion_outcome`` — a suggestion was decided, whichever way;
@@ -74,6 +74,11 @@ class Command:
     #: Built-ins that work on code use the previous cell when the cell gives none.
     uses_previous_cell: bool = False
     custom: bool = False
+
+    @property
+    def public_name(self) -> str:
+        """The name telemetry may carry: a built-in's, else ``custom`` (the person wrote it)."""
+        return "custom" if self.custom else self.name
 
 
 BUILTIN_COMMANDS: dict[str, Command] = {
@@ -337,7 +342,7 @@ class Assistant:
         except (AssistantError, ProviderError) as err:
             reply.error, reply.error_kind = str(err), getattr(err, "kind", "usage")
             if isinstance(err, ProviderError):
-                self._record_command(reply.command, None)
+                self._record_command(command.public_name, None)
             return reply
         try:
             messages, dropped = self.build_messages(command, text, context, previous_cell, model)
@@ -352,7 +357,7 @@ class Assistant:
                 f"{CHARS_PER_TOKEN} characters each)"
             )
         reply.model = model
-        self._record_command(command.name, model)
+        self._record_command(command.public_name, model)
         trace_id = secrets.token_hex(16)
         try:
             answer = chat(
@@ -373,7 +378,7 @@ class Assistant:
         self._record_generation(model, trace_id, answer, None, stream)
         code = extract_code(answer.text)
         if code:
-            reply.suggestion = self.open_suggestion(code, model, command.name)
+            reply.suggestion = self.open_suggestion(code, model, command.public_name)
         return reply
 
     # --- suggestions ------------------------------------------------------------------------

@@ -2,18 +2,17 @@
 
 This is an allow-list. A property that is not declared here, or whose value does not fit its
 declared type, is dropped before anything leaves the process. Free text never fits: every string
-property is an enum, a pattern, or a sanitised model name.
+property is an enum, a pattern, or a public model name (``public_names``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from devscode_nb.telemetry.public_names import CUSTOM, public_model_name
 
 SCHEMA_VERSION = 1
 
@@ -57,57 +56,11 @@ def false_only(v: Any) -> Any:
 
 # --- Model and command names --------------------------------------------------------------------
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,79}")
-_SECRET_PREFIXES = ("sk-", "sk_", "pk-", "pk_", "ghp_", "gho_", "github_pat_", "xox", "hf_", "aiza")
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9_-]{24,}")
-
-
-def _personal_words() -> set[str]:
-    """This machine's user and host names, lower-case, as they could leak into a name."""
-    words = {os.environ.get(k, "") for k in ("USER", "LOGNAME", "USERNAME", "HOSTNAME")}
-    home = os.path.expanduser("~")
-    words.add(os.path.basename(home.rstrip("/\\")))
-    with contextlib.suppress(OSError):
-        words.add(socket.gethostname().split(".")[0])
-    return {w.lower() for w in words if len(w) >= 3 and w.lower() not in {"root", "user", "home"}}
-
-
-_PERSONAL: set[str] | None = None
-
-
-def personal_words() -> set[str]:
-    global _PERSONAL
-    if _PERSONAL is None:
-        _PERSONAL = _personal_words()
-    return _PERSONAL
-
-
-def _looks_secret(name: str) -> bool:
-    lowered = name.lower()
-    if lowered.startswith(_SECRET_PREFIXES):
-        return True
-    token = _LONG_TOKEN.search(name)
-    return bool(token and re.search(r"\d", token.group()) and re.search(r"[a-zA-Z]", token.group()))
-
-
-def sanitize_name(value: Any) -> str | None:
-    """A model or command name, safe to send, or ``None``.
-
-    A path keeps only its last part; anything that looks like an e-mail, a URL with credentials,
-    a key, or that contains this machine's user or host name is dropped whole.
-    """
-    if not isinstance(value, str):
-        return None
-    name = value.strip()
-    if "://" in name or "@" in name:
-        return None
-    name = re.split(r"[/\\]", name.rstrip("/\\"))[-1] if name else name
-    if not _SAFE_NAME.fullmatch(name) or _looks_secret(name):
-        return None
-    lowered = name.lower()
-    if any(word in lowered for word in personal_words()):
-        return None
-    return name
+#: The assistant's built-in commands (``assistant.core.BUILTIN_COMMANDS``; a test keeps them equal).
+#: A ``customCommands`` entry is recorded as ``custom``: its name is text the person wrote.
+BUILTIN_COMMANDS = ("ask", "edit", "comment", "test", "explain", "fix")
+_COMMAND = enum(*BUILTIN_COMMANDS, CUSTOM)
+_MODEL = public_model_name
 
 
 # --- The schema ---------------------------------------------------------------------------------
@@ -167,21 +120,21 @@ EVENTS: Mapping[str, Mapping[str, Check]] = {
         "accepted": boolean,
         "outcome": enum("accepted", "edited", "rejected", "ignored"),
         "via": enum("button", "magic", "execution", "timeout"),
-        "modelName": sanitize_name,
+        "modelName": _MODEL,
         "modelProvider": _PROVIDER,
-        "command": sanitize_name,
+        "command": _COMMAND,
         "numLines": count,
         "timeMs": count,
     },
     "tokens_generated": {
-        "model": sanitize_name,
+        "model": _MODEL,
         "provider": _PROVIDER,
         "promptTokens": count,
         "generatedTokens": count,
         "tokensSource": enum("provider", "estimate"),
     },
     "$ai_generation": {
-        "$ai_model": sanitize_name,
+        "$ai_model": _MODEL,
         "$ai_provider": _PROVIDER,
         "$ai_input_tokens": count,
         "$ai_output_tokens": count,
@@ -192,8 +145,8 @@ EVENTS: Mapping[str, Mapping[str, Check]] = {
         "$ai_stream": boolean,
     },
     "useSlashCommand": {
-        "name": sanitize_name,
-        "model": sanitize_name,
+        "name": _COMMAND,
+        "model": _MODEL,
         "provider": _PROVIDER,
     },
 }
