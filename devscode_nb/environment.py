@@ -49,8 +49,19 @@ class Frontend:
     widgets: bool  # the frontend can render ipywidgets
 
 
+# The kernel's parent's command line, as the Jupyter app that started it names itself.
+_PARENTS = (
+    ("jupyterlab", ("jupyter-lab", "jupyterlab", "jupyter lab")),
+    ("notebook", ("jupyter-notebook", "jupyter notebook", "-m notebook")),
+    ("notebook", ("jupyter-nbclassic", "jupyter nbclassic", "-m nbclassic")),  # the classic UI
+    ("ipython", ("jupyter-console", "jupyter console", "-m jupyter_console")),
+    ("ipython", ("jupyter-qtconsole", "jupyter qtconsole", "-m qtconsole")),
+)
+
+
 def _server_name(env: Mapping[str, str]) -> str:
-    """JupyterLab or Notebook 7, from the kernel's parent (the Jupyter server) command line."""
+    """The Jupyter app that started this kernel (Lab, Notebook, nbclassic, console), from its
+    parent's command line."""
     ppid = env.get("JPY_PARENT_PID", "")
     if not ppid.isdigit():
         return "unknown"
@@ -59,11 +70,21 @@ def _server_name(env: Mapping[str, str]) -> str:
             cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").lower()
     except OSError:
         return "unknown"
-    if "jupyter-lab" in cmdline or "jupyterlab" in cmdline or "jupyter lab" in cmdline:
-        return "jupyterlab"
-    if "jupyter-notebook" in cmdline or "jupyter notebook" in cmdline or "-m notebook" in cmdline:
-        return "notebook"
+    for name, marks in _PARENTS:
+        if any(mark in cmdline for mark in marks):
+            return name
     return "unknown"
+
+
+def terminal_attended() -> bool:
+    """Whether a person can be at this terminal: both stdin and stdout are terminals.
+
+    ``ipython job.ipy`` from cron (stdin ``/dev/null``, stdout a file), a pipe or a CI log is not.
+    """
+    try:
+        return bool(sys.stdin and sys.stdout and sys.stdin.isatty() and sys.stdout.isatty())
+    except (ValueError, OSError, AttributeError):  # closed or replaced streams
+        return False
 
 
 def detect_frontend(
@@ -71,12 +92,14 @@ def detect_frontend(
     env: Mapping[str, str] = os.environ,
     modules: Mapping[str, object] = sys.modules,
     allow_stdin: bool | None = None,
+    attended: bool = True,
 ) -> Frontend:
     """Classify the frontend.
 
     ``shell_kind`` is ``"terminal"``, ``"kernel"`` or ``"embedded"`` (a plain InteractiveShell);
     ``allow_stdin`` is what the kernel's current request said, where known: notebook runners
-    (nbclient, papermill, nbconvert) send ``False``, people's frontends send ``True``.
+    (nbclient, papermill, nbconvert) send ``False``, people's frontends send ``True``;
+    ``attended`` is, for a terminal, whether its stdin and stdout are terminals.
     """
     forced = env.get("DEVSCODE_NB_HEADLESS")
     headless_env = any(is_truthy(env.get(name)) for name in _HEADLESS_ENV)
@@ -100,10 +123,13 @@ def detect_frontend(
     elif headless_env:
         headless = True
     elif shell_kind == "kernel":
-        # A person's frontend says who it is or allows input; runners do neither. Until the
-        # first request tells us (allow_stdin None), assume no person: send nothing yet.
-        person = ide in ("vscode", "colab", "pycharm") or "JPY_SESSION_NAME" in env
-        headless = not (person or allow_stdin is True)
+        # Only a request that allows input shows a person's frontend: runners (nbclient,
+        # papermill, nbconvert) forbid it even when started from an editor's terminal, whose
+        # TERM_PROGRAM / VSCODE_* / PYCHARM_HOSTED they inherit. Until the first request tells
+        # (allow_stdin None), assume no person: show and send nothing yet.
+        headless = allow_stdin is not True
+    elif shell_kind == "terminal":
+        headless = not attended
     else:
         headless = False
     return Frontend(ide_name=ide, headless=headless, widgets=shell_kind == "kernel")

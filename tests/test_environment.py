@@ -37,15 +37,21 @@ def test_os_names_are_continues(platform, expected):
         ({"PYCHARM_HOSTED": "1"}, {}, "pycharm"),
     ],
 )
-def test_ide_hosts_are_recognised_and_count_as_a_person(env, modules, expected):
-    frontend = detect_frontend("kernel", env=env, modules=modules, allow_stdin=None)
+def test_ide_hosts_are_recognised_and_count_as_a_person_when_input_is_allowed(
+    env, modules, expected
+):
+    frontend = detect_frontend("kernel", env=env, modules=modules, allow_stdin=True)
     assert frontend.ide_name == expected
     assert not frontend.headless
+    # Not known yet, or a runner started from that IDE's terminal: nobody to see anything.
+    assert detect_frontend("kernel", env=env, modules=modules, allow_stdin=None).headless
+    assert detect_frontend("kernel", env=env, modules=modules, allow_stdin=False).headless
 
 
-def test_the_terminal_is_ipython_and_never_headless():
-    frontend = detect_frontend("terminal", env={}, modules={})
+def test_an_attended_terminal_is_ipython_and_a_person():
+    frontend = detect_frontend("terminal", env={}, modules={}, attended=True)
     assert (frontend.ide_name, frontend.headless, frontend.widgets) == ("ipython", False, False)
+    assert detect_frontend("terminal", env={}, modules={}, attended=False).headless
 
 
 def test_a_kernel_that_forbids_input_and_names_no_frontend_is_a_runner():
@@ -78,6 +84,9 @@ def test_the_override_beats_every_guess():
     [
         ("jupyter-lab", "jupyterlab"),
         ("jupyter-notebook", "notebook"),
+        ("jupyter-nbclassic", "notebook"),
+        ("jupyter-console", "ipython"),
+        ("jupyter-qtconsole", "ipython"),
         ("jupyter-server", "unknown"),
     ],
 )

@@ -10,7 +10,7 @@ import contextlib
 import sys
 from typing import Any
 
-from devscode_nb.environment import Frontend, detect_frontend
+from devscode_nb.environment import Frontend, detect_frontend, terminal_attended
 from devscode_nb.telemetry import SCHEMA_VERSION, DevscodeTelemetry, Telemetry
 
 _sessions: dict[int, Session] = {}
@@ -47,7 +47,8 @@ class Session:
         self.shell = shell
         self.kind = shell_kind(shell)
         self.settings = DevscodeTelemetry(parent=shell)
-        self.frontend: Frontend = detect_frontend(self.kind, allow_stdin=_allow_stdin(shell))
+        self._seen_stdin: bool | None = None
+        self.frontend: Frontend = self._detect(_allow_stdin(shell))
         self.telemetry = Telemetry(self.settings, self.frontend, IPython.__version__)
         self.magics = DevscodeMagics(shell=shell, session=self)
         self._notice_done = False
@@ -100,14 +101,27 @@ class Session:
 
     # --- the notice ----------------------------------------------------------------------------
 
+    def _detect(self, allow_stdin: bool | None) -> Frontend:
+        attended = terminal_attended() if self.kind == "terminal" else True
+        return detect_frontend(self.kind, allow_stdin=allow_stdin, attended=attended)
+
     def _show_notice_if_due(self) -> None:
-        """Show the notice once, where a person can see it; until then nothing is sent."""
+        """Show the notice once, where a person can see it; until then nothing is sent.
+
+        A kernel knows only from a request whether a person's frontend sent it (input allowed):
+        it waits for one; a runner's requests (input forbidden) keep it headless, and it looks
+        again only when a request says otherwise.
+        """
         if self.kind == "kernel":
             allow_stdin = _allow_stdin(self.shell)
-            if allow_stdin is None:
-                return  # loaded at kernel start: wait for the first request to know the frontend
-            self.frontend = detect_frontend(self.kind, allow_stdin=allow_stdin)
+            if allow_stdin is None or allow_stdin == self._seen_stdin:
+                return  # no request yet, or nothing new since the last look
+            self._seen_stdin = allow_stdin
+            self.frontend = self._detect(allow_stdin)
             self.telemetry.frontend = self.frontend
+            if self.frontend.headless:
+                self.telemetry.refresh()
+                return  # a runner, so far: no notice; a person's request may still come
         self._notice_done = True
         decision = self.telemetry.refresh()
         if self.frontend.headless or not decision.enabled or self._acknowledged():
