@@ -1,8 +1,13 @@
 """The Devscode global dir and its ``config.json``: JSONC reading, byte-preserving edits.
 
-``config.json`` belongs to the user and to the Devscode IDE extension, which parses it as JSON with
-comments. We read it leniently, and when we must change it we change exactly one value and leave
-every other byte alone, atomically and under a lock so that two kernels never corrupt it.
+``config.json`` belongs to the user and to the Devscode IDE extension, which parses it with
+comment-json (esprima's tokenizer): comments anywhere, trailing commas, a BOM, any Unicode white
+space (no-break spaces as indentation) and any line terminator (CR-only files, U+2028). We read it
+the same way, and when we must change it we change exactly one value and leave every other byte
+alone — line endings included — atomically, under a lock, keeping owner, group and mode.
+
+We only ever open regular files (a FIFO from a secret manager, a socket or a device is reported,
+never read or written), never replace a read-only file, and a file over 1 MB is not a config file.
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +26,8 @@ from typing import Any
 
 GLOBAL_DIR_ENV = "DEVSCODE_GLOBAL_DIR"
 CONFIG_NAME = "config.json"
-MAX_CONFIG_BYTES = 8 * 1024 * 1024  # far above any real config; bounds a pathological file
+MAX_CONFIG_BYTES = 1024 * 1024  # real configs are a few KB; above this it is not a config file
+STALE_TEMP_S = 60.0  # a temp file of ours this old belongs to a writer that died
 
 
 class ConfigError(Exception):
@@ -40,53 +49,46 @@ def config_path(env: Mapping[str, str] = os.environ) -> Path:
 # --- JSONC -------------------------------------------------------------------------------------
 
 
+# White space and line terminators as esprima (hence comment-json, hence the IDE) reads them.
+_LINE_BREAKS = "\n\r\u2028\u2029"
+_EXTRA_SPACE = frozenset("\v\f\u00a0\ufeff\u1680\u202f\u205f\u3000\u2028\u2029") | frozenset(
+    chr(c) for c in range(0x2000, 0x200B)
+)
+_LINE_END = re.compile("[" + _LINE_BREAKS + "]")
+
+
+_SPACE_CLASS = "".join(sorted(_EXTRA_SPACE))
+_TOKENS = re.compile(
+    r'"(?:[^"\\]|\\.)*"?'  # a string (to the end of the text if unterminated)
+    r"|//[^" + _LINE_BREAKS + r"]*"  # a line comment, up to any line terminator
+    r"|/\*.*?\*/|/\*"  # a block comment, or an unterminated one
+    r"|[" + _SPACE_CLASS + r"]",  # white space JSON does not know
+    re.DOTALL,
+)
+_NOT_A_BREAK = re.compile(r"[^\r\n]")
+_COMMAS = re.compile(r'"(?:[^"\\]|\\.)*"?|,(?=[ \t\r\n]*[}\]])', re.DOTALL)
+
+
+def _blank(match: re.Match[str]) -> str:
+    token = match.group()
+    if token[0] == '"':
+        return token
+    if token.startswith("/*"):
+        if len(token) < 4 or not token.endswith("*/"):
+            raise ValueError(f"unterminated /* comment at offset {match.start()}")
+        return _NOT_A_BREAK.sub(" ", token)
+    return " " * len(token)
+
+
 def _blank_comments(text: str) -> str:
-    """Replace comments by spaces (newlines kept) so offsets and line numbers stay true."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            out.append(text[i : j + 1])
-            i = j + 1
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j == -1 else j
-            out.append(" " * (j - i))
-            i = j
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            if j == -1:
-                raise ValueError(f"unterminated /* comment at offset {i}")
-            out.append("".join(c if c == "\n" else " " for c in text[i : j + 2]))
-            i = j + 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+    """Comments, and white space JSON does not know, become spaces (line breaks kept), so
+    offsets stay true and ``json`` can parse the rest. Regex-driven: a 1 MB file in ms."""
+    return _TOKENS.sub(_blank, text)
 
 
 def _blank_trailing_commas(text: str) -> str:
     """Drop commas that are followed only by white space and a closing bracket."""
-    chars = list(text)
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-        elif ch == ",":
-            j = i + 1
-            while j < n and text[j] in " \t\r\n":
-                j += 1
-            if j < n and text[j] in "}]":
-                chars[i] = " "
-        i += 1
-    return "".join(chars)
+    return _COMMAS.sub(lambda m: m.group() if m.group()[0] == '"' else " ", text)
 
 
 def parse_jsonc(text: str) -> Any:
@@ -115,16 +117,63 @@ class ConfigRead:
         return self.data.get(key) if self.error is None else None
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _not_regular(path: Path, mode: int) -> str | None:
+    """Why a file of this mode is not used, or ``None`` for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return f"{path} is {kind}, not a regular file; it is never read or written"
+
+
+def _too_large(path: Path, size: int) -> str | None:
+    if size <= MAX_CONFIG_BYTES:
+        return None
+    return f"{path} is too large to be a config file ({size / 1e6:.1f} MB; the limit is 1 MB)"
+
+
+def read_bytes_safely(path: Path) -> bytes:
+    """The bytes of a regular file of at most ``MAX_CONFIG_BYTES``; never blocks on a FIFO.
+
+    Raises ``FileNotFoundError``, ``ConfigError`` (one line, with the path) or ``OSError``.
+    """
+    problem = _not_regular(path, os.stat(path).st_mode)  # before open: a device is never opened
+    if problem:
+        raise ConfigError(problem)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)  # what was opened, in case the path was swapped meanwhile
+        problem = _not_regular(path, st.st_mode) or _too_large(path, st.st_size)
+        if problem:
+            raise ConfigError(problem)
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_CONFIG_BYTES:
+                raise ConfigError(_too_large(path, size) or "")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_config(path: Path) -> ConfigRead:
     """Read and parse; never raises. A file that cannot be used carries ``error``."""
     try:
-        if path.is_dir():
-            return ConfigRead(path, True, error=f"{path} is a directory, not a JSON file")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            return ConfigRead(path, True, error=f"{path} is too large to be a config file")
-        raw = path.read_bytes()
+        raw = read_bytes_safely(path)
     except FileNotFoundError:
         return ConfigRead(path, False)
+    except ConfigError as err:
+        return ConfigRead(path, True, error=str(err))
     except OSError as err:
         return ConfigRead(path, True, error=f"{path} cannot be read ({err.strerror or err})")
     try:
@@ -230,16 +279,37 @@ def _top_level_members(clean: str) -> tuple[int, int, list[_Member]]:
     return start, i, members
 
 
+def _newline(text: str) -> str:
+    """The file's line ending, from its first line break (``\\n`` when it has none)."""
+    found = _LINE_END.search(text)
+    if found is None:
+        return "\n"
+    at = found.start()
+    return "\r\n" if text.startswith("\r\n", at) else text[at]
+
+
+def _line_start(text: str, i: int) -> int:
+    return max(text.rfind(c, 0, i) for c in _LINE_BREAKS) + 1
+
+
+def _line_end(text: str, i: int) -> int:
+    """Offset of the line break ending the line at ``i`` (the CR of a CRLF), or -1."""
+    found = _LINE_END.search(text, i)
+    return -1 if found is None else found.start()
+
+
 def set_top_level_value(text: str, key: str, value: Any) -> str:
     """Return ``text`` with ``key`` set to ``value``; every other byte stays as it was.
 
+    An inserted entry uses the file's own line ending (LF, CRLF or CR) and indentation.
     Raises ``ValueError`` when the text is not a JSONC object (it is then never rewritten).
     """
     literal = json.dumps(value)
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom) :]
+    nl = _newline(body)
     if not body.strip():
-        return f"{bom}{{\n  {json.dumps(key)}: {literal}\n}}\n"
+        return f"{bom}{{{nl}  {json.dumps(key)}: {literal}{nl}}}{nl}"
     if not isinstance(parse_jsonc(body), dict):
         raise ValueError("the file does not hold a JSON object")
     clean = _blank_comments(body)
@@ -250,62 +320,86 @@ def set_top_level_value(text: str, key: str, value: Any) -> str:
             body = body[: m.value_start] + literal + body[m.value_end :]
         return bom + body
     entry = f"{json.dumps(key)}: {literal}"
+    multiline = _LINE_END.search(body, open_brace, close_brace) is not None
     if not members:
         inner = body[open_brace + 1 : close_brace]
-        newline = "\n" if "\n" in body else ""
+        newline = nl if _LINE_END.search(body) else ""
         if inner.strip():  # only comments inside: keep them, add the entry after them
-            return bom + body[:close_brace].rstrip(" \t") + f"  {entry}\n" + body[close_brace:]
+            return bom + body[:close_brace].rstrip(" \t") + f"  {entry}{nl}" + body[close_brace:]
         return bom + body[: open_brace + 1] + f"{newline}  {entry}{newline}" + body[close_brace:]
     last = members[-1]
-    line_start = body.rfind("\n", 0, last.key_start) + 1
+    line_start = _line_start(body, last.key_start)
     indent = body[line_start : last.key_start]
     indent = indent if not indent.strip() else "  "
     after = _skip_ws(clean, last.value_end)
     if clean[after] == ",":  # a trailing comma already separates: add after it (and its comment)
-        eol = body.find("\n", after)
+        eol = _line_end(body, after)
         at = eol if eol != -1 and not clean[after + 1 : eol].strip() else after + 1
-        return bom + body[:at] + f"\n{indent}{entry}," + body[at:]
-    if "\n" not in body[open_brace:close_brace]:
+        return bom + body[:at] + f"{nl}{indent}{entry}," + body[at:]
+    if not multiline:
         return bom + body[: last.value_end] + ", " + entry + body[last.value_end :]
-    eol = body.find("\n", last.value_end)
+    eol = _line_end(body, last.value_end)
     if eol != -1 and not clean[last.value_end : eol].strip():  # keep a same-line comment in place
         return (
             bom
             + body[: last.value_end]
             + ","
             + body[last.value_end : eol]
-            + (f"\n{indent}{entry}" + body[eol:])
+            + (f"{nl}{indent}{entry}" + body[eol:])
         )
-    return bom + body[: last.value_end] + f",\n{indent}" + entry + body[last.value_end :]
+    return bom + body[: last.value_end] + f",{nl}{indent}" + entry + body[last.value_end :]
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """An advisory lock on the global dir, so concurrent kernels edit one after the other."""
+def _locked(directory: Path, wait: bool = True) -> Iterator[bool]:
+    """An advisory lock on the global dir, so concurrent kernels edit one after the other.
+
+    Yields whether the lock is held (``wait=False`` gives up at once when another holds it).
+    """
     try:
         import fcntl
     except ImportError:  # Windows: atomic replace still keeps the file whole
-        yield
+        yield False
         return
     fd = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 
+def _temp_prefix(name: str) -> str:
+    return f".{name}."
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same directory and rename, keeping the file's mode."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write via a temp file in the same directory and rename, keeping owner, group and mode.
+
+    A new file is created 0600 (``config.json`` holds API keys). Raises ``OSError`` when the
+    existing owner cannot be kept (the file is then left as it was).
+    """
+    try:
+        before: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        before = None
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if before is not None:
+                os.fchmod(handle.fileno(), stat.S_IMODE(before.st_mode))
+                if (before.st_uid, before.st_gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(handle.fileno(), before.st_uid, before.st_gid)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -313,30 +407,84 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def set_config_value(path: Path, key: str, value: Any) -> None:
+def remove_stale_temp_files(directory: Path, names: tuple[str, ...], *, locked: bool) -> int:
+    """Remove temp files our writers left when they were killed mid-write; returns how many.
+
+    They can hold a whole ``config.json`` with API keys. With the global dir's lock held
+    (``locked``) no writer of ours is mid-write, so ``config.json``'s are all stale; others
+    count as stale after ``STALE_TEMP_S``.
+    """
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        owner = next((n for n in names if name.startswith(_temp_prefix(n))), None)
+        if owner is None or not name.endswith(".tmp"):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if not (locked and owner == CONFIG_NAME) and now - st.st_mtime < STALE_TEMP_S:
+                continue
+            os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def tidy_global_dir(directory: Path, names: tuple[str, ...] = ()) -> int:
+    """At load: remove stale temp files of ours; takes the lock only if it is free (never waits)."""
+    try:
+        with _locked(directory, wait=False) as held:
+            return remove_stale_temp_files(directory, (CONFIG_NAME, *names), locked=held)
+    except OSError:  # no global dir yet, or not ours to read
+        return 0
+
+
+def _read_only(path: Path, mode: int) -> bool:
+    """Read-only by its mode bits (what root is told), or to this process (access check)."""
+    return mode & 0o222 == 0 or not os.access(path, os.W_OK)
+
+
+def set_config_value(path: Path, key: str, value: Any, *, cleanup: tuple[str, ...] = ()) -> None:
     """Set one top-level value in ``config.json``, creating file and folder when missing.
 
-    Raises ``ConfigError`` (one line, with the path) when the file cannot be parsed or written;
-    an unparseable file is left exactly as it was.
+    Raises ``ConfigError`` (one line, with the path) when the file cannot be parsed, is not a
+    regular file, is too large, is read-only, or cannot be written; it is then left exactly as
+    it was. Stale temp files of ours (``config.json``'s and ``cleanup``'s) are removed.
     """
     target = Path(os.path.realpath(path))  # edit through a symlink, keep the link
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        if _read_only(target.parent, os.stat(target.parent).st_mode):
+            raise ConfigError(f"{target.parent} is read-only, so {path} was not changed")
         with _locked(target.parent):
+            remove_stale_temp_files(target.parent, (CONFIG_NAME, *cleanup), locked=True)
             try:
-                raw = target.read_bytes()
+                raw = read_bytes_safely(target)
             except FileNotFoundError:
-                raw = b""
-            if len(raw) > MAX_CONFIG_BYTES:
-                raise ConfigError(f"{path} is too large to be a config file; it was not changed")
+                raw = None
+            except ConfigError as err:
+                raise ConfigError(f"{err}; it was not changed") from None
+            if raw is not None:
+                mode = os.stat(target).st_mode
+                if _read_only(target, mode):
+                    octal = f"{stat.S_IMODE(mode):04o}"
+                    raise ConfigError(f"{path} is read-only (mode {octal}), so it was not changed")
             try:
-                text = raw.decode("utf-8")
+                text = (raw or b"").decode("utf-8")
                 new_text = set_top_level_value(text, key, value)
             except (UnicodeDecodeError, ValueError, RecursionError) as err:
                 raise ConfigError(
                     f"{path} could not be parsed ({err}); it was not changed — fix it by hand"
                 ) from None
-            if new_text != text:
+            if raw is None or new_text != text:
                 atomic_write(target, new_text.encode("utf-8"))
     except ConfigError:
         raise

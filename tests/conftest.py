@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,15 +127,64 @@ def write_config(global_dir: Path, text: str) -> Path:
     return path
 
 
-def run_terminal_ipython(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The real terminal IPython app running ``code``, as a person would start it."""
-    return subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+def sending_profile(env: dict[str, str], capture: CaptureServer, **settings: Any) -> None:
+    """An ipython_config.py in ``env``'s IPYTHONDIR sending to ``capture`` (plus ``settings``)."""
+    values = {"api_key": "phc_test", "host": capture.url, "flush_interval": 0.05, **settings}
+    profile = Path(env["IPYTHONDIR"]) / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    lines = [f"c.DevscodeTelemetry.{k} = {v!r}\n" for k, v in values.items()]
+    (profile / "ipython_config.py").write_text("".join(lines))
+
+
+def run_on_terminal(
+    argv: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with stdin and stdout on a real pseudo-terminal, as from a person's shell.
+
+    ``stdout`` is what the terminal showed (CRLF as LF); ``stderr`` is piped apart.
+    """
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        argv,
+        stdin=follower,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env={"TERM": "dumb", **env},
+        cwd=cwd,
+        close_fds=True,
     )
+    os.close(follower)
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(leader)
+        if proc.poll() is None and time.monotonic() >= deadline:
+            proc.kill()
+        stderr = proc.communicate(timeout=30)[1]
+    text = output.decode("utf-8", "replace").replace("\r\n", "\n")
+    return subprocess.CompletedProcess(
+        argv, proc.returncode, text, stderr.decode("utf-8", "replace")
+    )
+
+
+def run_terminal_ipython(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real terminal IPython app running ``code`` on a terminal, as a person would start it."""
+    argv = [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code]
+    return run_on_terminal(argv, env)
 
 
 def clean_env() -> dict[str, str]:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from capture_server import CaptureServer
+from conftest import run_on_terminal, sending_profile
 from harness.kernel import KernelHarness, isolated_env
 from nbclient import NotebookClient
 
@@ -34,13 +34,7 @@ SCRIPT = "%load_ext devscode_nb\n%devscode help\nfor i in range(3): pass\n%devsc
 
 def _env(tmp_path: Path, capture: CaptureServer, extra: dict[str, str] | None = None) -> dict:
     env = isolated_env(tmp_path / "env", extra)
-    profile = Path(env["IPYTHONDIR"]) / "profile_default"
-    profile.mkdir(parents=True, exist_ok=True)
-    (profile / "ipython_config.py").write_text(
-        "c.DevscodeTelemetry.api_key = 'phc_headless'\n"
-        f"c.DevscodeTelemetry.host = {capture.url!r}\n"
-        "c.DevscodeTelemetry.flush_interval = 0.05\n"
-    )
+    sending_profile(env, capture)
     return env
 
 
@@ -84,34 +78,13 @@ def test_a_cron_style_ipython_script_sends_nothing(tmp_path, editor):
 def test_the_same_script_on_a_terminal_is_a_person(tmp_path):
     """The control: on a real pseudo-terminal the notice is printed and events are sent."""
     with CaptureServer() as capture:
-        env = _env(tmp_path, capture, {"TERM": "dumb"})
+        env = _env(tmp_path, capture)
         script = tmp_path / "job.ipy"
         script.write_text(SCRIPT + "%devscode telemetry status\nimport time; time.sleep(1)\n")
-        leader, follower = pty.openpty()
-        proc = subprocess.Popen(
-            _ipython(script),
-            stdin=follower,
-            stdout=follower,
-            stderr=follower,
-            env=env,
-            cwd=tmp_path,
-            close_fds=True,
-        )
-        os.close(follower)
-        output = b""
-        try:
-            while True:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # the terminal closed: the process is gone
-                    break
-                if not chunk:
-                    break
-                output += chunk
-        finally:
-            os.close(leader)
-            assert proc.wait(timeout=120) == 0, output.decode(errors="replace")
-        assert b"Devscode telemetry: ON" in output and b"Frontend: ipython\r\n" in output
+        done = run_on_terminal(_ipython(script), env, cwd=tmp_path)
+        output = done.stdout
+        assert done.returncode == 0, output + done.stderr
+        assert "Devscode telemetry: ON" in output and "Frontend: ipython\n" in output
         urls = [e["properties"].get("$current_url") for e in capture.wait_for(2)]
         assert "devscode-nb://help" in urls and "devscode-nb://version" in urls
 

@@ -22,6 +22,7 @@ from devscode_nb.config_file import (
     ConfigWatcher,
     global_dir,
     set_config_value,
+    tidy_global_dir,
 )
 from devscode_nb.environment import Frontend, is_truthy, os_name
 from devscode_nb.telemetry.consent import CONFIG_KEY, Decision, Inputs, Notice, decide
@@ -29,7 +30,7 @@ from devscode_nb.telemetry.events import SCHEMA_VERSION, build_properties
 from devscode_nb.telemetry.outbox import Outbox
 from devscode_nb.telemetry.recorder import Recorded, Recorder
 from devscode_nb.telemetry.settings import DevscodeTelemetry
-from devscode_nb.telemetry.state import LocalState, PayloadLog
+from devscode_nb.telemetry.state import LOG_NAME, STATE_NAME, LocalState, PayloadLog
 from devscode_nb.telemetry.transport import Message, Transport
 from devscode_nb.telemetry.vscode_settings import VSCodeSettingsWatcher
 
@@ -52,6 +53,7 @@ class Telemetry:
         self._told: set[str] = set()
         self.pending_messages: list[str] = []
         directory = global_dir(env)
+        tidy_global_dir(directory, (STATE_NAME, LOG_NAME))  # what killed writers left behind
         self.config_path = directory / CONFIG_NAME
         self._config = ConfigWatcher(self.config_path)
         self.vscode = VSCodeSettingsWatcher(env)  # stats VS Code's settings at most once a second
@@ -173,12 +175,18 @@ class Telemetry:
         return error
 
     def opt_in(self) -> str | None:
-        """Informed consent (``%devscode telemetry on``, "Allow"): saved, and acknowledged."""
+        """Informed consent (``%devscode telemetry on``, "Allow", "Undo"): saved, and acknowledged.
+
+        Returns why it could not be saved, or ``None``. When it cannot be saved nothing changes:
+        the person is told it stays off, so it stays off (the consent is not kept in memory only).
+        """
         error = self._write_config(True)
-        if error is None:
-            self.session_off = False
+        if error is not None:
+            self.refresh()
+            return error
+        self.session_off = False
         self.acknowledge("allowed")
-        return error
+        return None
 
     def _write_config(self, value: bool) -> str | None:
         try:
