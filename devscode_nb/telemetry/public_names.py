@@ -28,13 +28,13 @@ FAMILIES: dict[str, str] = {
     "gemini": r"gemini",
     "gemma": r"(code|shield|med|data)?gemma",
     "palm": r"(text|chat|codechat|code)-bison|palm|learnlm",
-    "llama": r"(code|tiny)?llama|llava|bakllava",
+    "llama": r"(meta-)?(code|tiny)?llama|llava|bakllava",
     "mistral": r"(open-)?(mistral|mixtral)|(code|mini|magi|dev|math)stral|pixtral",
     "qwen": r"(code)?qwen|qwq|qvq",
     "deepseek": r"deepseek",
     "phi": r"phi",
     "grok": r"grok",
-    "cohere": r"command|aya|c4ai-command",
+    "cohere": r"command|aya|c4ai-command|embed-(english|multilingual)",
     "granite": r"granite",
     "starcoder": r"starcoder|stable-?code|stablelm|santacoder",
     "falcon": r"falcon",
@@ -54,7 +54,7 @@ FAMILIES: dict[str, str] = {
     "reka": r"reka",
     "solar": r"solar",
     "embedding": r"nomic-embed|mxbai-embed|all-minilm|bge|e5|gte|jina-embeddings",
-    "moondream": r"moondream",
+    "moondream": r"moondream|minicpm",
     "cogito": r"cogito|deepcoder|opencoder|sqlcoder|exaone|baichuan|ernie",
 }
 
@@ -65,6 +65,7 @@ def _words(*lines: str) -> frozenset[str]:
 
 #: Words a public name may contain after its family (lower case; letters only).
 WORDS = _words(
+    "behemoth deep english maverick meta minicpm multimodal scout",
     "a b e f i k l m n o p q r s t v x ada aya abab all amazon anthropic arctic audio awq",
     "bakllava base babbage baichuan beta bf bge bison c ce chat chatglm chatgpt claude code",
     "codechat codegeex codegemma codellama codeqwen coder codestral codex cogito command",
