@@ -37,6 +37,8 @@ How to read the numbers (docs/benchmarks.md has a full run and more)
 * "delivery" counts the distinct events (by uuid) that reached a loopback capture server; the
   memory row is the growth of peak RSS over the 2nd half of recording 100 000 events, after
   the one-off step of the first send (``import posthog``; see ``memory_row``).
+* "config.json" (informational) times ``read_config`` per file shape: typical, the largest
+  accepted (1 MB), one refused by size (7.5 MB) and a FIFO; and one opt-out write.
 
 The capture server (tests/capture_server.py) runs in this process; everything measured runs in
 fresh subprocesses (benchmarks/worker.py) with a temporary HOME and no CI/DO_NOT_TRACK, so the
@@ -98,6 +100,7 @@ class Sizes:
     exit_reps: int = 6
     deliver_total: int = 100_000
     short_sessions: int = 50
+    config_reps: int = 9
 
 
 QUICK = Sizes(
@@ -579,9 +582,7 @@ def bench_load(sizes: Sizes) -> list[Row]:
             budget = "no posthog/ipywidgets, no thread (SPEC §4)"
         else:
             # posthog may arrive with the first batch the transport sends, never before
-            early = any(
-                r["after_cell"]["posthog"] and not r["events_before"] for r in results
-            )
+            early = any(r["after_cell"]["posthog"] and not r["events_before"] for r in results)
             sent = all(r["posthog_after_event"] and r["sent"] for r in results)
             ok = not at_load and not early and sent and all(r["sending"] for r in results)
             widgets = any(r["after_cell"]["ipywidgets"] for r in results)
@@ -604,8 +605,11 @@ def bench_load(sizes: Sizes) -> list[Row]:
                 detail,
                 budget,
                 ok,
-                {"load_ext_ms": ms, "import_ms": summary([r["import_ms"] for r in results]),
-                 "runs": results},
+                {
+                    "load_ext_ms": ms,
+                    "import_ms": summary([r["import_ms"] for r in results]),
+                    "runs": results,
+                },
             )
         )
     return rows
@@ -983,8 +987,11 @@ def bench_streaming(sizes: Sizes) -> Row:
             f"{kinds.count('stream')} stream + {kinds.count('display_data')} display messages, "
             f"{result['wall_s']:.1f} s"
         )
-        numbers[str(size)] = {"ratio": ratio, "answer_bytes": len(answer.encode()),
-                              **{k: v for k, v in result.items() if k != "stderr"}}
+        numbers[str(size)] = {
+            "ratio": ratio,
+            "answer_bytes": len(answer.encode()),
+            **{k: v for k, v in result.items() if k != "stderr"},
+        }
     worst = max(ratios)
     return Row(
         "bytes to the frontend while streaming / answer bytes",
@@ -1129,6 +1136,31 @@ def machine_header(m: dict[str, Any]) -> str:
     )
 
 
+# --- 8. config.json on the notebook thread ------------------------------------------------------
+
+
+def bench_config(sizes: Sizes) -> list[Row]:
+    """Informational: what reading config.json costs the notebook thread after it changed."""
+    progress(f"config.json reads: {sizes.config_reps} per shape")
+    shapes = run_worker("config", {"reps": sizes.config_reps})["shapes"]
+    rows = []
+    for name, got in shapes.items():
+        s = summary(got["ms"])
+        verdict = "refused, not parsed" if got["error"] else "parsed"
+        rows.append(
+            Row(
+                f"config.json: {name}",
+                f"{s['median']:.2f} ms",
+                spread(s, ".2f"),
+                f"{got['bytes']:,} bytes, {verdict}",
+                "—",
+                None,
+                {"ms": s, "bytes": got["bytes"]},
+            )
+        )
+    return rows
+
+
 def run_all(sizes: Sizes) -> list[Row]:
     benches: list[Callable[[Sizes], Row | list[Row]]] = [
         bench_cells,
@@ -1144,6 +1176,7 @@ def run_all(sizes: Sizes) -> list[Row]:
         bench_optout,
         bench_deliver,
         bench_streaming,
+        bench_config,
     ]
     rows: list[Row] = []
     for bench in benches:

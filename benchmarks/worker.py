@@ -668,24 +668,78 @@ def mode_streaming(args: dict[str, Any]) -> dict[str, Any]:
         kc.execute_interactive("%load_ext devscode_nb", timeout=60, output_hook=lambda m: None)
         messages: list[dict[str, Any]] = []
         start = time.perf_counter()
-        kc.execute_interactive(
-            "%%devscode\nthe answer", timeout=600, output_hook=messages.append
-        )
+        kc.execute_interactive("%%devscode\nthe answer", timeout=600, output_hook=messages.append)
         wall = time.perf_counter() - start
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     counted = [m for m in messages if m["msg_type"] in STREAM_MSGS]
     return {
-        "bytes": sum(
-            len(json.dumps(m["content"], ensure_ascii=False).encode()) for m in counted
-        ),
+        "bytes": sum(len(json.dumps(m["content"], ensure_ascii=False).encode()) for m in counted),
         "kinds": [m["msg_type"] for m in counted],
         "wall_s": wall,
     }
 
 
+# --- 9. config.json on the notebook thread ------------------------------------------------------
+
+
+def config_text(target_bytes: int) -> str:
+    """A commented config.json of about ``target_bytes``: many models, as real big files have."""
+    head = '// Devscode settings\n{\n  /* models */\n  "models": [\n'
+    entry = '    {"title": "Model %d", "provider": "ollama", "model": "llama3.1:8b"}, // local\n'
+    count = max(1, (target_bytes - len(head)) // len(entry % 10000))
+    return (
+        head + "".join(entry % i for i in range(count)) + '  ],\n  "tabAutocompleteModel": {}\n}\n'
+    )
+
+
+def mode_config(args: dict[str, Any]) -> dict[str, Any]:
+    """``read_config`` (what the notebook thread does after config.json changed) per file shape,
+    and one ``set_config_value`` (an opt-out click) on the largest accepted file."""
+    import os
+    import tempfile
+
+    from devscode_nb.config_file import MAX_CONFIG_BYTES, read_config, set_config_value
+
+    reps = int(args["reps"])
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        shapes = {
+            "typical (2 KB)": config_text(2_000),
+            "largest accepted (1 MB)": config_text(MAX_CONFIG_BYTES - 2_000),
+            "7.5 MB (refused)": config_text(7_500_000),
+        }
+        for name, text in shapes.items():
+            path = Path(directory) / f"{len(out)}.json"
+            path.write_text(text)
+            times = []
+            for _ in range(reps):
+                start = time.perf_counter_ns()
+                reading = read_config(path)
+                times.append((time.perf_counter_ns() - start) / 1e6)
+            out[name] = {"ms": times, "bytes": len(text), "error": reading.error is not None}
+            if name.startswith("largest"):
+                start = time.perf_counter_ns()
+                set_config_value(path, "allowAnonymousTelemetry", False)
+                out["opt-out write, 1 MB"] = {
+                    "ms": [(time.perf_counter_ns() - start) / 1e6],
+                    "bytes": len(text),
+                    "error": False,
+                }
+        fifo = Path(directory) / "fifo.json"
+        os.mkfifo(fifo)
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter_ns()
+            reading = read_config(fifo)
+            times.append((time.perf_counter_ns() - start) / 1e6)
+        out["a FIFO (refused)"] = {"ms": times, "bytes": 0, "error": reading.error is not None}
+    return {"shapes": out}
+
+
 MODES = {
+    "config": mode_config,
     "cells": mode_cells,
     "record": mode_record,
     "loadext": mode_loadext,
