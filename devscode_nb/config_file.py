@@ -139,7 +139,8 @@ def _not_regular(path: Path, mode: int) -> str | None:
 def _too_large(path: Path, size: int) -> str | None:
     if size <= MAX_CONFIG_BYTES:
         return None
-    return f"{path} is too large to be a config file ({size / 1e6:.1f} MB; the limit is 1 MB)"
+    mb = f"{size / 1e6:.1f} MB; the limit is 1 MB"
+    return f"{path} is too large to be a config file ({mb}); it is never parsed or rewritten"
 
 
 def read_bytes_safely(path: Path) -> bytes:
@@ -453,8 +454,6 @@ def set_config_value(path: Path, key: str, value: Any, *, cleanup: tuple[str, ..
                 raw = read_bytes_safely(target)
             except FileNotFoundError:
                 raw = None
-            except ConfigError as err:
-                raise ConfigError(f"{err}; it was not changed") from None
             if raw is not None:
                 mode = os.stat(target).st_mode
                 if _read_only(target, mode):
