@@ -345,7 +345,8 @@ def _locked(directory: Path, wait: bool = True) -> Iterator[bool]:
     except ImportError:  # Windows: atomic replace still keeps the file whole
         yield False
         return
-    fd = os.open(directory, os.O_RDONLY)
+    # O_DIRECTORY: a FIFO where the global dir should be fails here instead of blocking.
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_NONBLOCK)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -364,6 +365,17 @@ def _temp_prefix(name: str) -> str:
     return f".{name}."
 
 
+def _keep_owner_and_mode(fd: int, tmp: str, before: os.stat_result) -> None:
+    """Give the temp file the replaced file's mode, and its owner and group where they differ
+    (a kernel running as root editing a person's file)."""
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, stat.S_IMODE(before.st_mode))
+    else:  # Windows: only the read-only bit exists
+        os.chmod(tmp, stat.S_IMODE(before.st_mode))
+    if hasattr(os, "fchown") and (before.st_uid, before.st_gid) != (os.geteuid(), os.getegid()):
+        os.fchown(fd, before.st_uid, before.st_gid)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temp file in the same directory and rename, keeping owner, group and mode.
 
@@ -378,9 +390,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             if before is not None:
-                os.fchmod(handle.fileno(), stat.S_IMODE(before.st_mode))
-                if (before.st_uid, before.st_gid) != (os.geteuid(), os.getegid()):
-                    os.fchown(handle.fileno(), before.st_uid, before.st_gid)
+                _keep_owner_and_mode(handle.fileno(), tmp, before)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -27,6 +27,7 @@ from devscode_nb.config_file import (
     read_config,
     set_config_value,
     set_top_level_value,
+    tidy_global_dir,
 )
 
 KEY = "allowAnonymousTelemetry"
@@ -303,3 +304,13 @@ def test_temp_files_of_a_live_writer_elsewhere_are_left_alone(make_shell, global
     assert young.exists() and not old.exists()
     with contextlib.suppress(FileNotFoundError):
         young.unlink()
+
+
+def test_a_fifo_where_the_global_dir_should_be_blocks_nothing(tmp_path):
+    directory = tmp_path / "devscode"
+    os.mkfifo(directory)
+    assert tidy_global_dir(directory) == 0
+    assert "cannot be read" in (read_config(directory / "config.json").error or "")
+    with pytest.raises(ConfigError, match="could not be written"):
+        set_config_value(directory / "config.json", KEY, False)
+    assert stat.S_ISFIFO(os.stat(directory).st_mode)
