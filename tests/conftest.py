@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
 import sys
 import time
@@ -136,49 +134,41 @@ def sending_profile(env: dict[str, str], capture: CaptureServer, **settings: Any
     (profile / "ipython_config.py").write_text("".join(lines))
 
 
+def read_until(proc: Any, needle: bytes, timeout: float = 60) -> bytes:
+    """Read a ``ptyprocess.PtyProcess`` until ``needle`` shows (or the process ends)."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    while needle not in out:
+        assert time.monotonic() < deadline, out[-2000:]
+        try:
+            out += proc.read(65536)
+        except EOFError:
+            break
+    return out
+
+
 def run_on_terminal(
     argv: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` with stdin and stdout on a real pseudo-terminal, as from a person's shell.
+    """Run ``argv`` on a real pseudo-terminal (stdin, stdout and stderr), as from a person's
+    shell; ``stdout`` is everything the terminal showed, CRLF as LF."""
+    from ptyprocess import PtyProcess
 
-    ``stdout`` is what the terminal showed (CRLF as LF); ``stderr`` is piped apart.
-    """
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        argv,
-        stdin=follower,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        env={"TERM": "dumb", **env},
-        cwd=cwd,
-        close_fds=True,
-    )
-    os.close(follower)
+    proc = PtyProcess.spawn(argv, env={"TERM": "dumb", **env}, cwd=str(cwd) if cwd else None)
     output = b""
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.5)
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
             try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal closed: the process is gone
+                output += proc.read(65536)
+            except EOFError:
                 break
-            if not chunk:
-                break
-            output += chunk
     finally:
-        os.close(leader)
-        if proc.poll() is None and time.monotonic() >= deadline:
-            proc.kill()
-        stderr = proc.communicate(timeout=30)[1]
+        if proc.isalive():
+            proc.terminate(force=True)
+        proc.wait()
     text = output.decode("utf-8", "replace").replace("\r\n", "\n")
-    return subprocess.CompletedProcess(
-        argv, proc.returncode, text, stderr.decode("utf-8", "replace")
-    )
+    return subprocess.CompletedProcess(argv, proc.exitstatus, text, "")
 
 
 def run_terminal_ipython(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from capture_server import CaptureServer
-from conftest import run_on_terminal, sending_profile
+from conftest import read_until, run_on_terminal, sending_profile
 from harness.kernel import KernelHarness, isolated_env
 from nbclient import NotebookClient
 
@@ -139,19 +139,29 @@ def test_a_kernel_first_driven_by_a_runner_then_by_a_person(tmp_path):
 
 def test_jupyter_console_is_a_person_named_ipython(tmp_path):
     """The real ``jupyter console`` (input allowed) starts the kernel: ideName ``ipython``."""
+    from ptyprocess import PtyProcess
+
     with CaptureServer() as capture:
         env = _env(tmp_path, capture)
-        done = subprocess.run(
+        proc = PtyProcess.spawn(
             [sys.executable, "-m", "jupyter_console", "--simple-prompt", "--no-confirm-exit"],
-            input="%load_ext devscode_nb\n%devscode telemetry status\nexit\n",
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
+            env={**env, "TERM": "dumb"},
+            cwd=str(tmp_path),
+            dimensions=(40, 200),
         )
-        assert "Frontend: ipython\n" in done.stdout, done.stdout + done.stderr
-        assert "headless" not in done.stdout
+        try:
+            read_until(proc, b"In [1]", timeout=90)
+            proc.write(b"%load_ext devscode_nb\r")
+            read_until(proc, b"In [2]")
+            proc.write(b"%devscode telemetry status\r")
+            out = read_until(proc, b"In [3]").decode(errors="replace").replace("\r\n", "\n")
+            proc.write(b"exit\r")
+            read_until(proc, b"\x00", timeout=30)  # to the end of the process
+        finally:
+            if proc.isalive():
+                proc.terminate(force=True)
+        assert "Frontend: ipython\n" in out, out
+        assert "headless" not in out
         props = [e["properties"] for e in capture.wait_for(1)]
         assert props[0]["$current_url"] == "devscode-nb://banner"
         assert props[0]["ideName"] == "ipython"

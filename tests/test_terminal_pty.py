@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
-from conftest import clean_env
+from conftest import clean_env, read_until
 from model_servers import ModelServer
 from ptyprocess import PtyProcess
 
@@ -20,18 +19,6 @@ ANSWER = (
     " hidden\x1b[8mCONCEALED\x1b[28m st\x1b]52;c;U1Q=\x1b\\ c1\x9b2J bell\x07 " + MARK + "\n"
 )
 FORBIDDEN = [b"\x1b]52", b"PWNED-TITLE", b"\x1b[8m", b"\x1b[2J", b"\x9b", b"\x07 "]
-
-
-def read_until(proc: PtyProcess, needle: bytes, timeout: float = 60) -> bytes:
-    out = b""
-    deadline = time.monotonic() + timeout
-    while needle not in out:
-        assert time.monotonic() < deadline, out[-2000:]
-        try:
-            out += proc.read(65536)
-        except EOFError:
-            break
-    return out
 
 
 def test_escape_sequences_from_the_model_never_reach_the_terminal(tmp_path: Path) -> None:
