@@ -370,25 +370,17 @@ class Banner:
         path = self.telemetry.config_path
         error = self.telemetry.opt_in()
         decision = self.telemetry.refresh()
-        why = f"Why: {error}" if error else ""
-        if decision.enabled and error is None:
-            self._set("on", f"{done}. Saved in {path}. Opt out any time: {OFF_COMMAND}.")
-        elif decision.enabled:
-            self._set(
-                "on",
-                f"{done} in this kernel only: the choice could not be saved in {path}, so other "
-                f"and new kernels do not know it. Opt out any time: {OFF_COMMAND}.",
-                why,
-            )
-        elif error is None:
-            self._set("error", f"Saved in {path}, but telemetry stays off: {decision.reason}.")
-        else:
+        if error is not None:  # opt_in changed nothing: the decision is what it was (off)
             self._set(
                 "error",
                 f"Telemetry stays off: the choice could not be saved in {path} "
                 f"({decision.reason}).",
-                why,
+                f"Why: {error}",
             )
+        elif decision.enabled:
+            self._set("on", f"{done}. Saved in {path}. Opt out any time: {OFF_COMMAND}.")
+        else:
+            self._set("error", f"Saved in {path}, but telemetry stays off: {decision.reason}.")
 
     def got_it(self) -> None:
         done = f"Thanks, this notice will not be shown again. Opt out any time: {OFF_COMMAND}."
