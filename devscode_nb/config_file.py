@@ -336,7 +336,7 @@ def set_top_level_value(text: str, key: str, value: Any) -> str:
 
 @contextlib.contextmanager
 def _locked(directory: Path, wait: bool = True) -> Iterator[bool]:
-    """An advisory lock on the global dir, so concurrent kernels edit one after the other.
+    """An advisory lock on the global dir (or a lock file), so kernels edit one after the other.
 
     Yields whether the lock is held (``wait=False`` gives up at once when another holds it).
     """
@@ -345,8 +345,8 @@ def _locked(directory: Path, wait: bool = True) -> Iterator[bool]:
     except ImportError:  # Windows: atomic replace still keeps the file whole
         yield False
         return
-    # O_DIRECTORY: a FIFO where the global dir should be fails here instead of blocking.
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_NONBLOCK)
+    # O_NONBLOCK: a FIFO where the global dir (or a lock file) should be never blocks the open.
+    fd = os.open(directory, os.O_RDONLY | os.O_NONBLOCK)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
