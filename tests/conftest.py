@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -139,7 +140,12 @@ def read_until(proc: Any, needle: bytes, timeout: float = 60) -> bytes:
     out = b""
     deadline = time.monotonic() + timeout
     while needle not in out:
-        assert time.monotonic() < deadline, out[-2000:]
+        left = deadline - time.monotonic()
+        assert left > 0, f"{needle!r} did not show within {timeout} s; the terminal showed:\n" + (
+            out[-2000:].decode("utf-8", "replace")
+        )
+        if not select.select([proc.fd], [], [], min(left, 1.0))[0]:
+            continue  # nothing yet: look at the clock again
         try:
             out += proc.read(65536)
         except EOFError:
