@@ -674,6 +674,44 @@ def first_answer_in_kernel(
     return {"ms": ms, "ok": result.status == "ok", "answered": expect in shown}
 
 
+#: What the first ``%%devscode`` answer in a kernel imports once, and what for.
+FIRST_ANSWER_IMPORTS = {
+    "urllib3": "the request",
+    "markdown_it": "rendering the answer",
+    "ipywidgets": "the Accept/Reject buttons",
+}
+_TIME_IMPORTS = """
+import json, time
+def _took(name):
+    start = time.perf_counter()
+    __import__(name)
+    return (time.perf_counter() - start) * 1e3
+print(json.dumps({name: _took(name) for name in %s}))
+"""
+
+
+def first_answer_imports(reps: int, env: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Fresh kernels after ``%load_ext devscode_nb``: a trivial cell (the kernel's own cost per
+    cell, timed by the client as the first answer is) and each of FIRST_ANSWER_IMPORTS, timed
+    inside the kernel, in a rotating order; medians over ``reps`` kernels."""
+    from harness.kernel import KernelHarness, isolated_env
+
+    got: dict[str, list[float]] = {name: [] for name in ["cell", *FIRST_ANSWER_IMPORTS]}
+    for i in range(reps):
+        with tempfile.TemporaryDirectory() as base, KernelHarness(
+            isolated_env(base, env), cwd=base
+        ) as kernel:
+            kernel.execute("%load_ext devscode_nb").raise_for_error()
+            start = time.perf_counter()
+            kernel.execute("1").raise_for_error()
+            got["cell"].append((time.perf_counter() - start) * 1e3)
+            order = rotated(list(FIRST_ANSWER_IMPORTS), i)
+            result = kernel.execute(_TIME_IMPORTS % order).raise_for_error()
+            for name, ms in json.loads(result.stdout).items():
+                got[name].append(ms)
+    return {name: summary(values) for name, values in got.items()}
+
+
 def bench_peers(sizes: Sizes) -> list[Row]:
     reason = ensure_peer_venv()
     if reason:
@@ -726,6 +764,18 @@ def bench_peers(sizes: Sizes) -> list[Row]:
             rows.append(Row(what, f"{ratios['median']:.3f}×", spread(ratios, ".3f"), detail,
                             "≤ 0.1×", ratios["median"] <= 0.1 and answered,
                             {"ratio": ratios, "devscode_ms": dev, "peer_ms": peer, "runs": got}))
+        progress("first answer: its one-off imports in fresh kernels")
+        parts = first_answer_imports(max(reps // 2, 2), openai_env)
+        floor = sum(parts[name]["median"] for name in parts)
+        peer_ms = rows[-1].numbers["peer_ms"]["median"]
+        rows.append(Row(
+            "first answer: a cell + its one-off imports, fresh kernel",
+            f"{floor:.0f} ms", f"= {floor / peer_ms:.3f}× of %%ai's {peer_ms:.0f} ms",
+            f"a trivial cell {parts['cell']['median']:.1f} ms; "
+            + "; ".join(f"import {name} {parts[name]['median']:.1f} ms ({why})"
+                        for name, why in FIRST_ANSWER_IMPORTS.items()),
+            "—", None, {"ms": parts},
+        ))
         progress("HTTP library: import + first streamed POST, fresh interpreters")
         libs = ("http.client", "urllib3", "requests", "httpx")
         times: dict[str, list[float]] = {lib: [] for lib in libs}
