@@ -19,7 +19,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,7 @@ _KINDS = (
 )
 
 
-def _not_regular(path: Path, mode: int) -> str | None:
+def not_regular(path: Path, mode: int) -> str | None:
     """Why a file of this mode is not used, or ``None`` for a regular file."""
     if stat.S_ISREG(mode):
         return None
@@ -136,25 +136,50 @@ def _not_regular(path: Path, mode: int) -> str | None:
     return f"{path} is {kind}, not a regular file; it is never read or written"
 
 
-def _too_large(path: Path, size: int) -> str | None:
-    if size <= MAX_CONFIG_BYTES:
+def _too_large(path: Path, size: int, limit: int = MAX_CONFIG_BYTES) -> str | None:
+    if size <= limit:
         return None
-    mb = f"{size / 1e6:.1f} MB; the limit is 1 MB"
-    return f"{path} is too large to be a config file ({mb}); it is never parsed or rewritten"
+    what = "to be a config file " if limit == MAX_CONFIG_BYTES else ""
+    mb = f"{size / 1e6:.1f} MB; the limit is {limit / 2**20:g} MB"
+    return f"{path} is too large {what}({mb}); it is never parsed or rewritten"
 
 
-def read_bytes_safely(path: Path) -> bytes:
-    """The bytes of a regular file of at most ``MAX_CONFIG_BYTES``; never blocks on a FIFO.
+def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+    """A descriptor of the regular file at ``path``; never blocks, never opens a device.
+
+    A FIFO, socket or device (or a symlink to one) raises ``ConfigError`` (one line, with the
+    path) before it is opened, and again if the path was swapped for one meanwhile: the open is
+    non-blocking, so a FIFO never holds the thread. ``flags`` may hold ``O_CREAT``. Raises
+    ``FileNotFoundError`` or ``OSError`` too.
+    """
+    try:
+        problem = not_regular(path, os.stat(path).st_mode)  # a device is never opened
+    except FileNotFoundError:
+        if not flags & os.O_CREAT:
+            raise
+        problem = None
+    if problem:
+        raise ConfigError(problem)
+    extra = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | extra, mode)
+    try:
+        problem = not_regular(path, os.fstat(fd).st_mode)  # what was opened
+        if problem:
+            raise ConfigError(problem)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes_safely(path: Path, limit: int = MAX_CONFIG_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; never blocks on a FIFO.
 
     Raises ``FileNotFoundError``, ``ConfigError`` (one line, with the path) or ``OSError``.
     """
-    problem = _not_regular(path, os.stat(path).st_mode)  # before open: a device is never opened
-    if problem:
-        raise ConfigError(problem)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    fd = open_regular(path)
     try:
-        st = os.fstat(fd)  # what was opened, in case the path was swapped meanwhile
-        problem = _not_regular(path, st.st_mode) or _too_large(path, st.st_size)
+        problem = _too_large(path, os.fstat(fd).st_size, limit)
         if problem:
             raise ConfigError(problem)
         chunks: list[bytes] = []
@@ -162,8 +187,8 @@ def read_bytes_safely(path: Path) -> bytes:
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
             size += len(chunk)
-            if size > MAX_CONFIG_BYTES:
-                raise ConfigError(_too_large(path, size) or "")
+            if size > limit:
+                raise ConfigError(_too_large(path, size, limit) or "")
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -336,29 +361,43 @@ def set_top_level_value(text: str, key: str, value: Any) -> str:
 
 @contextlib.contextmanager
 def _locked(directory: Path, wait: bool = True) -> Iterator[bool]:
-    """An advisory lock on the global dir (or a lock file), so kernels edit one after the other.
+    """An advisory lock on the global dir, so kernels edit ``config.json`` one after the other.
 
     Yields whether the lock is held (``wait=False`` gives up at once when another holds it).
     """
-    try:
-        import fcntl
-    except ImportError:  # Windows: atomic replace still keeps the file whole
+    if not hasattr(os, "O_NONBLOCK"):  # Windows: no flock, and a directory cannot be opened
         yield False
         return
-    # O_NONBLOCK: a FIFO where the global dir (or a lock file) should be never blocks the open.
+    # O_NONBLOCK: a FIFO where the global dir should be never blocks the open.
     fd = os.open(directory, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        with flocked(fd, wait) as held:
+            yield held
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def flocked(fd: int, wait: bool = True) -> Iterator[bool]:
+    """An exclusive ``flock`` on an open descriptor; yields whether it is held.
+
+    ``wait=False`` gives up at once when another process holds it. Windows has no ``flock``:
+    nothing is held there, and atomic replaces still keep every file whole.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _temp_prefix(name: str) -> str:
@@ -401,29 +440,38 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def remove_stale_temp_files(directory: Path, names: tuple[str, ...], *, locked: bool) -> int:
+def remove_stale_temp_files(
+    directory: Path,
+    names: tuple[str, ...],
+    *,
+    locked: bool,
+    prefix: str = "",
+    writer_gone: Callable[[str], bool] = lambda _name: False,
+) -> int:
     """Remove temp files our writers left when they were killed mid-write; returns how many.
 
-    They can hold a whole ``config.json`` with API keys. With the global dir's lock held
-    (``locked``) no writer of ours is mid-write, so ``config.json``'s are all stale; others
-    count as stale after ``STALE_TEMP_S``.
+    They can hold a whole ``config.json`` with API keys. The temp files of ``names`` (those
+    ``atomic_write`` makes, or any starting with ``prefix``) are stale at once when the caller
+    holds the lock their writers hold (``locked``) or when ``writer_gone(name)`` says the
+    process that wrote it is gone, else after ``STALE_TEMP_S``: a live writer's temp file is
+    never taken from under it. Only regular files are removed.
     """
     removed = 0
     now = time.time()
+    prefixes = tuple(_temp_prefix(n) for n in names) + ((prefix,) if prefix else ())
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return 0
     for entry in entries:
-        name = entry.name
-        owner = next((n for n in names if name.startswith(_temp_prefix(n))), None)
-        if owner is None or not name.endswith(".tmp"):
+        if not (entry.name.startswith(prefixes) and entry.name.endswith(".tmp")):
             continue
         try:
             st = entry.stat(follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode):
                 continue
-            if not (locked and owner == CONFIG_NAME) and now - st.st_mtime < STALE_TEMP_S:
+            young = now - st.st_mtime < STALE_TEMP_S
+            if young and not locked and not writer_gone(entry.name):
                 continue
             os.unlink(entry.path)
             removed += 1
@@ -432,11 +480,12 @@ def remove_stale_temp_files(directory: Path, names: tuple[str, ...], *, locked: 
     return removed
 
 
-def tidy_global_dir(directory: Path, names: tuple[str, ...] = ()) -> int:
-    """At load: remove stale temp files of ours; takes the lock only if it is free (never waits)."""
+def tidy_global_dir(directory: Path) -> int:
+    """At load: remove ``config.json``'s stale temp files; takes the lock only if it is free
+    (never waits). Other files' writers hold other locks: their modules tidy their own."""
     try:
         with _locked(directory, wait=False) as held:
-            return remove_stale_temp_files(directory, (CONFIG_NAME, *names), locked=held)
+            return remove_stale_temp_files(directory, (CONFIG_NAME,), locked=held)
     except OSError:  # no global dir yet, or not ours to read
         return 0
 
@@ -446,12 +495,12 @@ def _read_only(path: Path, mode: int) -> bool:
     return mode & 0o222 == 0 or not os.access(path, os.W_OK)
 
 
-def set_config_value(path: Path, key: str, value: Any, *, cleanup: tuple[str, ...] = ()) -> None:
+def set_config_value(path: Path, key: str, value: Any) -> None:
     """Set one top-level value in ``config.json``, creating file and folder when missing.
 
     Raises ``ConfigError`` (one line, with the path) when the file cannot be parsed, is not a
     regular file, is too large, is read-only, or cannot be written; it is then left exactly as
-    it was. Stale temp files of ours (``config.json``'s and ``cleanup``'s) are removed.
+    it was. Stale temp files of ``config.json`` (writers killed mid-write) are removed.
     """
     target = Path(os.path.realpath(path))  # edit through a symlink, keep the link
     try:
@@ -459,7 +508,7 @@ def set_config_value(path: Path, key: str, value: Any, *, cleanup: tuple[str, ..
         if _read_only(target.parent, os.stat(target.parent).st_mode):
             raise ConfigError(f"{target.parent} is read-only, so {path} was not changed")
         with _locked(target.parent):
-            remove_stale_temp_files(target.parent, (CONFIG_NAME, *cleanup), locked=True)
+            remove_stale_temp_files(target.parent, (CONFIG_NAME,), locked=True)
             try:
                 raw = read_bytes_safely(target)
             except FileNotFoundError:

@@ -145,3 +145,54 @@ def test_a_path_with_markup_characters_is_shown_as_text_once_escaped(
     for text in (banner.html(), banner._body.value):
         assert "<img" not in text and "&amp;amp;" not in text and "&amp;lt;" not in text
         assert f">{shown}</code>" in text
+
+
+# Circumstances in which telemetry is on but nothing would leave this machine.
+NOTHING_LEAVES = {
+    "debug mode": ({"debug": True}, {}, "debug mode (DevscodeTelemetry.debug)"),
+    "no project key": ({"api_key": ""}, {}, "no PostHog project key configured"),
+    "headless": ({}, {"DEVSCODE_NB_HEADLESS": "1"}, "headless run: nobody could see the notice"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOTHING_LEAVES))
+def test_undo_when_nothing_would_leave_says_events_stay_on_this_machine(
+    make_shell, global_dir, capture, monkeypatch, case
+):
+    settings, env, reason = NOTHING_LEAVES[case]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = {"api_key": "phc_test", "host": capture.url, **settings}
+    telemetry = telemetry_of(make_shell(DevscodeTelemetry=config))
+    banner = Banner(telemetry, widgets=False)
+    banner.opt_out()
+    banner.undo()
+    decision = telemetry.decision
+    assert decision.enabled and not decision.sending and decision.reason.startswith(reason)
+    said = f"Telemetry is on again, but events stay on this machine: {decision.reason}. Saved in"
+    for text in (banner.text(), html.unescape(banner.html())):
+        assert said in text
+        assert "Telemetry is on again. Saved" not in text
+    telemetry.flush(timeout=2.0)
+    assert capture.events == []  # what the banner says is what happens
+
+
+def test_undo_when_events_are_sent_says_where_they_go(make_shell, global_dir, capture):
+    telemetry = telemetry_of(make_shell(DevscodeTelemetry={"api_key": "k", "host": capture.url}))
+    banner = Banner(telemetry, widgets=False)
+    banner.opt_out()
+    banner.undo()
+    assert telemetry.decision.sending
+    assert f"Telemetry is on again (PostHog at {capture.url}). Saved in" in banner.text()
+    assert "stay on this machine" not in banner.text()
+
+
+def test_telemetry_on_says_what_is_true_when_nothing_would_leave(make_shell, global_dir, capsys):
+    shell = make_shell(DevscodeTelemetry={"debug": True, "api_key": "phc_test"})
+    capsys.readouterr()
+    shell.run_line_magic("devscode", "telemetry on")
+    out = capsys.readouterr().out.strip()
+    assert out == (
+        "Telemetry is on, but events stay on this machine: debug mode "
+        f"(DevscodeTelemetry.debug). Saved in {global_dir / 'config.json'}."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import clean_env, run_terminal_ipython, telemetry_of
+from conftest import clean_env, run_terminal_ipython, telemetry_of, write_config
 
 from devscode_nb import __version__
 
@@ -127,3 +127,53 @@ def test_the_terminal_app_loads_it_from_ipython_config(tmp_path, isolated_home):
     assert done.returncode == 0, done.stderr
     assert "Devscode telemetry: OFF — DevscodeTelemetry.enabled is False" in done.stdout
     assert "ipython_config.py" in done.stdout
+
+
+def test_on_that_cannot_be_saved_says_it_stays_off_here_why_and_where(
+    make_shell, global_dir, capsys
+):
+    (global_dir / "config.json").mkdir(parents=True)  # cannot be read, cannot be written
+    shell = make_shell()
+    capsys.readouterr()
+    shell.run_line_magic("devscode", "telemetry on")
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out  # one line
+    assert out.startswith("Telemetry stays off in this kernel, nothing is sent (config.json could")
+    assert "because the opt-in could not be saved: " in out
+    assert f"{global_dir / 'config.json'} is a directory" in out
+    assert not telemetry_of(shell).decision.enabled
+
+
+def test_on_that_cannot_be_saved_while_already_on_says_nothing_changed(
+    make_shell, global_dir, capture, capsys
+):
+    path = write_config(global_dir, '{"models": []}')
+    path.chmod(0o444)  # read-only, without the key: telemetry is on (opt-out mode)
+    shell = make_shell(DevscodeTelemetry={"api_key": "phc_test", "host": capture.url})
+    capsys.readouterr()
+    shell.run_line_magic("devscode", "telemetry on")
+    out = capsys.readouterr().out.strip()
+    assert out == (
+        "The opt-in could not be saved, so nothing changed: telemetry is on in this kernel as "
+        f"before (PostHog at {capture.url}). Why: {path} is read-only (mode 0444), so it was "
+        "not changed"
+    )
+    assert telemetry_of(shell).decision.sending
+
+
+def test_off_that_cannot_be_saved_says_it_holds_for_this_kernel_only(
+    make_shell, global_dir, capsys
+):
+    path = write_config(global_dir, '{"models": []}')
+    path.chmod(0o444)
+    shell = make_shell()
+    capsys.readouterr()
+    shell.run_line_magic("devscode", "telemetry off")
+    out = capsys.readouterr().out.strip()
+    assert out == (
+        "Telemetry is off in this kernel only: the opt-out could not be saved, so other and new "
+        "kernels do not know it (set DO_NOT_TRACK=1 for those). "
+        f"Why: {path} is read-only (mode 0444), so it was not changed"
+    )
+    assert not telemetry_of(shell).decision.enabled
+    assert path.read_text() == '{"models": []}'

@@ -79,7 +79,7 @@ def test_an_unwritable_global_dir_keeps_the_opt_out_in_memory(make_shell, isolat
     capsys.readouterr()
     shell.run_line_magic("devscode", "telemetry off")
     out = capsys.readouterr().out
-    assert "off in this kernel, but it could not be saved" in out
+    assert "Telemetry is off in this kernel only: the opt-out could not be saved" in out
     assert str(isolated_home / ".devscode") in out
     assert not telemetry_of(shell).decision.enabled
     _run_cells(shell)

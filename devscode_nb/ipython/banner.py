@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from devscode_nb.telemetry import Telemetry
+    from devscode_nb.telemetry import Decision, Telemetry
 
 DETAILS_URL = "https://github.com/devscode/devscode_nb#telemetry"
 
@@ -93,6 +93,25 @@ def notice_text(opt_in: bool = False) -> str:
     return (
         f"{head}. Never collected: {NEVER_COLLECTED}.\n"
         f"{ask}. Details: {STATUS_COMMAND} · {DETAILS_URL}"
+    )
+
+
+def on_words(decision: Decision, lead: str = "Telemetry is on") -> str:
+    """What "on" means now: events are sent, or (debug, no project key, headless…) they are
+    recorded but stay on this machine, and why — never "on" alone when nothing would leave."""
+    if decision.sending:
+        return f"{lead} ({decision.destination})"
+    return f"{lead}, but events stay on this machine: {decision.reason}"
+
+
+def opt_in_unsaved(decision: Decision, error: str) -> str:
+    """One line for an opt-in that could not be saved: nothing changed, and what that means."""
+    if decision.sending:  # opt-out mode, already on (a read-only config.json without the key)
+        now = on_words(decision, "telemetry is on in this kernel as before")
+        return f"The opt-in could not be saved, so nothing changed: {now}. Why: {error}"
+    return (
+        f"Telemetry stays off in this kernel, nothing is sent ({decision.reason}), because the "
+        f"opt-in could not be saved: {error}"
     )
 
 
@@ -378,7 +397,8 @@ class Banner:
                 f"Why: {error}",
             )
         elif decision.enabled:
-            self._set("on", f"{done}. Saved in {path}. Opt out any time: {OFF_COMMAND}.")
+            now = on_words(decision, done)
+            self._set("on", f"{now}. Saved in {path}. Opt out any time: {OFF_COMMAND}.")
         else:
             self._set("error", f"Saved in {path}, but telemetry stays off: {decision.reason}.")
 

@@ -81,6 +81,8 @@ class Session:
             with contextlib.suppress(Exception):
                 self.assistant.close()
         self.telemetry.close()
+        with contextlib.suppress(Exception):
+            self.show_messages()  # what the last writes found (an outbox that cannot be used)
 
     # --- hooks (hot path: keep them cheap) -----------------------------------------------------
 

@@ -13,6 +13,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Bool, Float, Int, Unicode
 
 from devscode_nb._version import __version__
+from devscode_nb.ipython.banner import on_words, opt_in_unsaved
 
 HELP = """\
 %devscode — Devscode's notebook assistant
@@ -180,17 +181,20 @@ class DevscodeMagics(Magics):
         elif action == "off":
             error = telemetry.opt_out()
             if error:
-                print(f"Telemetry is off in this kernel, but it could not be saved: {error}")
+                print(
+                    "Telemetry is off in this kernel only: the opt-out could not be saved, so "
+                    f"other and new kernels do not know it (set DO_NOT_TRACK=1 for those). "
+                    f"Why: {error}"
+                )
             else:
                 print(f"Telemetry is off. Saved in {telemetry.config_path}.")
         elif action == "on":
             error = telemetry.opt_in()
             decision = telemetry.refresh()
             if error:
-                print(f"Could not save the opt-in: {error}")
+                print(opt_in_unsaved(decision, error))
             elif decision.enabled:
-                where = decision.destination
-                print(f"Telemetry is on ({where}). Saved in {telemetry.config_path}.")
+                print(f"{on_words(decision)}. Saved in {telemetry.config_path}.")
             else:
                 print(f"Saved, but telemetry stays off: {decision.reason}.")
         elif action == "log":

@@ -7,8 +7,9 @@ the background. The IPython layer uses the names below; everything else is inter
 
 from __future__ import annotations
 
+from devscode_nb.telemetry.consent import Decision
 from devscode_nb.telemetry.events import SCHEMA_VERSION
 from devscode_nb.telemetry.session import Telemetry
 from devscode_nb.telemetry.settings import DevscodeTelemetry
 
-__all__ = ["SCHEMA_VERSION", "DevscodeTelemetry", "Telemetry"]
+__all__ = ["SCHEMA_VERSION", "Decision", "DevscodeTelemetry", "Telemetry"]

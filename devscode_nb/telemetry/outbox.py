@@ -5,6 +5,10 @@ claims a batch by renaming it to a name carrying its process id: a rename succee
 one claimant, so two kernels never deliver the same entries. A claim whose process is gone (a
 kernel killed while delivering) goes back to the next session. Bounded by count, bytes and age,
 oldest dropped first. Payloads here are already reduced to the allow-list.
+
+Only regular files are read (without blocking): anything else found in the folder is reported
+once and left alone. A temp file carries its writer's process id, so one left by a writer killed
+mid-write is removed at the next load.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devscode_nb.telemetry.state import LOCK_SUFFIX, locked
+from devscode_nb.config_file import (
+    ConfigError,
+    not_regular,
+    read_bytes_safely,
+    remove_stale_temp_files,
+)
+from devscode_nb.telemetry.state import LOCK_SUFFIX, Report, locked
 
 OUTBOX_NAME = "devscode_nb-outbox"
 MAX_EVENTS = 5_000
@@ -45,19 +55,40 @@ class Claim:
 class Outbox:
     """The outbox of one global dir."""
 
-    def __init__(self, directory: Path, max_events: int = MAX_EVENTS) -> None:
+    def __init__(
+        self, directory: Path, max_events: int = MAX_EVENTS, report: Report | None = None
+    ) -> None:
         self.path = directory / OUTBOX_NAME
         self.max_events = max_events
+        self.report = report or (lambda _line: None)
         self.error: str | None = None
 
     # --- names ----------------------------------------------------------------------------------
     # <time_ns>-<count>-<random>.json, and the same + ".claimed-<pid>-<random>" while claimed.
 
     def _entries(self) -> list[Path]:
+        """Batch files, oldest first; anything else by a batch's name is reported, never read."""
+        found = []
         try:
-            return sorted(p for p in self.path.iterdir() if p.name[:1].isdigit())
+            for entry in os.scandir(self.path):
+                if not entry.name[:1].isdigit():
+                    continue
+                path = Path(entry.path)
+                problem = not_regular(path, entry.stat(follow_symlinks=False).st_mode)
+                if problem:
+                    self.report(f"devscode_nb: {problem}; it is left alone in the outbox.")
+                else:
+                    found.append(path)
         except OSError:
             return []
+        return sorted(found)
+
+    def tidy(self) -> int:
+        """At load: remove temp files of writers killed mid-write (their process is gone), and
+        any older than a write could take; a live writer's is left alone."""
+        return remove_stale_temp_files(
+            self.path, (), locked=False, prefix=".", writer_gone=_temp_writer_gone
+        )
 
     @staticmethod
     def _count(path: Path) -> int:
@@ -88,7 +119,8 @@ class Outbox:
         target = self.path / name
         try:
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.path)  # 0600
+            prefix = f".{os.getpid()}-"  # whose it is: see tidy()
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=self.path)  # 0600
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
@@ -105,7 +137,7 @@ class Outbox:
 
     def _bound(self) -> None:
         """Drop the oldest batches beyond the count and byte limits (under a lock)."""
-        with locked(self.path), contextlib.suppress(OSError):
+        with locked(self.path, self.report), contextlib.suppress(OSError):
             files = [p for p in self._entries() if CLAIMED not in p.name]
             sizes = {p: p.stat().st_size for p in files}
             count, size = sum(map(self._count, files)), sum(sizes.values())
@@ -154,7 +186,7 @@ class Outbox:
             os.utime(mine)  # the claim's age starts now
         except OSError:
             return None
-        messages = _read(mine)
+        messages = _read(mine, self.report)
         if messages is None:  # not a batch this version can read: never retried forever
             with contextlib.suppress(OSError):
                 mine.unlink()
@@ -191,9 +223,12 @@ class Outbox:
             self.path.with_name(self.path.name + LOCK_SUFFIX).unlink()
 
 
-def _read(path: Path) -> list[Message] | None:
+def _read(path: Path, report: Report) -> list[Message] | None:
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_bytes_safely(path, MAX_BYTES))
+    except ConfigError as err:  # swapped for a FIFO after the listing, or too large
+        report(f"devscode_nb: {err}; the outbox skips it.")
+        return None
     except (OSError, ValueError, RecursionError):
         return None
     events = data.get("events") if isinstance(data, dict) and data.get("v") == 1 else None
@@ -221,6 +256,18 @@ def _abandoned(path: Path) -> bool:
         return True
     if age > STALE_CLAIM_S:
         return True
+    return _gone(pid)
+
+
+def _temp_writer_gone(name: str) -> bool:
+    """Whether the process that wrote temp file ``.<pid>-<random>.tmp`` is gone."""
+    try:
+        return _gone(int(name[1:].split("-", 1)[0]))
+    except (ValueError, OverflowError):  # not named by this version: only its age counts
+        return False
+
+
+def _gone(pid: int) -> bool:
     if pid == os.getpid():
         return False
     try:

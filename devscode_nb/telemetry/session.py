@@ -30,7 +30,7 @@ from devscode_nb.telemetry.events import SCHEMA_VERSION, build_properties
 from devscode_nb.telemetry.outbox import Outbox
 from devscode_nb.telemetry.recorder import Recorded, Recorder
 from devscode_nb.telemetry.settings import DevscodeTelemetry
-from devscode_nb.telemetry.state import LOG_NAME, STATE_NAME, LocalState, PayloadLog
+from devscode_nb.telemetry.state import LocalState, PayloadLog, tidy
 from devscode_nb.telemetry.transport import Message, Transport
 from devscode_nb.telemetry.vscode_settings import VSCodeSettingsWatcher
 
@@ -52,14 +52,18 @@ class Telemetry:
         self.env = env
         self._told: set[str] = set()
         self.pending_messages: list[str] = []
+        self._messages_lock = threading.Lock()  # the transport thread reports too
         directory = global_dir(env)
-        tidy_global_dir(directory, (STATE_NAME, LOG_NAME))  # what killed writers left behind
         self.config_path = directory / CONFIG_NAME
         self._config = ConfigWatcher(self.config_path)
         self.vscode = VSCodeSettingsWatcher(env)  # stats VS Code's settings at most once a second
-        self.state = LocalState(directory)
-        self.log = PayloadLog(directory)
-        self.outbox = Outbox(directory)
+        self.state = LocalState(directory, report=self.tell_once)
+        self.log = PayloadLog(directory, report=self.tell_once)
+        self.outbox = Outbox(directory, report=self.tell_once)
+        # What writers killed mid-write left behind (temp files can hold a whole config).
+        tidy_global_dir(directory)
+        tidy(directory)
+        self.outbox.tidy()
         self.recorder = Recorder()
         self.record = self.recorder.record  # the hot path: a bound method, nothing in between
         self.session_id = str(uuid.uuid4())
@@ -142,12 +146,14 @@ class Telemetry:
 
     def tell_once(self, message: str) -> None:
         """A message for the person, once per session; the IPython layer shows it on its thread."""
-        if message not in self._told:
-            self._told.add(message)
-            self.pending_messages.append(message)
+        with self._messages_lock:
+            if message not in self._told:
+                self._told.add(message)
+                self.pending_messages.append(message)
 
     def take_messages(self) -> list[str]:
-        messages, self.pending_messages = self.pending_messages, []
+        with self._messages_lock:
+            messages, self.pending_messages = self.pending_messages, []
         return messages
 
     # --- what the person decides ------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """devscode_nb's own small files in the global dir: the anonymous id, the notice, the payload log.
 
-Never ``config.json``: that file is the user's. Every failure here degrades to memory only.
+Never ``config.json``: that file is the user's. Every failure here degrades to memory only. Like
+``config.json``, these files (and their lock files) are only ever opened when they are regular
+files, and without blocking: a FIFO, socket or device placed where one should be is reported
+once and treated as unusable, so it can hold neither the notebook nor the transport thread.
 """
 
 from __future__ import annotations
@@ -12,11 +15,19 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from devscode_nb.config_file import _locked, atomic_write
+from devscode_nb.config_file import (
+    ConfigError,
+    atomic_write,
+    flocked,
+    not_regular,
+    open_regular,
+    read_bytes_safely,
+    remove_stale_temp_files,
+)
 
 STATE_NAME = "devscode_nb.json"
 LOG_NAME = "devscode_nb-telemetry-log.jsonl"
@@ -24,23 +35,54 @@ LOCK_SUFFIX = ".lock"
 PRIVATE = 0o600  # every file devscode_nb creates in the global dir
 LOG_TAIL_BYTES = 1024 * 1024  # the log view reads at most this much of the file
 
+Report = Callable[[str], None]  # shows one line to the person, once per session
+
+
+def _ignore(_line: str) -> None:
+    pass
+
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(
+    path: Path, report: Report = _ignore, *, wait: bool = True, create: bool = True
+) -> Iterator[bool]:
     """An exclusive advisory lock on ``<path>.lock`` (0600), for read-modify-write across kernels.
 
-    Where locking is impossible (a read-only dir) the caller still runs: its writes are atomic
-    renames, so the worst case is a lost update, never a torn file.
+    Yields whether it is held. Where locking is impossible (a read-only dir, a lock file that is
+    not a regular file) the caller still runs: its writes are atomic renames, so the worst case
+    is a lost update, never a torn file. ``wait=False`` gives up at once when another holds it;
+    ``create=False`` never makes the lock file (nor the global dir).
     """
     lock_path = path.with_name(path.name + LOCK_SUFFIX)
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE))
-    except OSError:
-        yield
+        if create:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_RDWR | (os.O_CREAT if create else 0)
+        fd = open_regular(lock_path, flags, PRIVATE)
+    except ConfigError as err:
+        report(f"devscode_nb: {err}; {path.name} is changed without a lock (each write is whole).")
+        yield False
         return
-    with _locked(lock_path):  # the same flock that guards config.json edits
-        yield
+    except OSError:
+        yield False
+        return
+    try:
+        with flocked(fd, wait) as held:  # the same flock that guards config.json edits
+            yield held
+    finally:
+        os.close(fd)
+
+
+def tidy(directory: Path) -> int:
+    """At load: remove the temp files the state file's and the log's writers left when they were
+    killed mid-write. Each writer writes under its file's lock, so while that lock is free (a
+    killed process holds nothing) every such temp file is stale; when it is busy, only old ones.
+    """
+    removed = 0
+    for name in (STATE_NAME, LOG_NAME):
+        with locked(directory / name, wait=False, create=False) as held:
+            removed += remove_stale_temp_files(directory, (name,), locked=held)
+    return removed
 
 
 class LocalState:
@@ -50,21 +92,34 @@ class LocalState:
     up with one id, and an acknowledgement stored while the id is made is kept.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, report: Report = _ignore) -> None:
         self.path = directory / STATE_NAME
+        self.report = report
         self._memory: dict[str, Any] = {}
         self.error: str | None = None
 
+    def _unusable(self, problem: str) -> None:
+        self.error = f"{problem}; the anonymous id and the notice choice stay in this kernel only"
+        self.report(f"devscode_nb: {self.error}.")
+
     def _load(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.path.read_text("utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(read_bytes_safely(self.path))
+        except ConfigError as err:  # a FIFO, a device…: never read
+            self._unusable(str(err))
+            return dict(self._memory)
+        except (OSError, ValueError, RecursionError):
             return dict(self._memory)
         return {**self._memory, **data} if isinstance(data, dict) else dict(self._memory)
 
     def _save(self, data: dict[str, Any]) -> None:
         self._memory = data
         try:
+            with contextlib.suppress(FileNotFoundError):
+                problem = not_regular(self.path, os.stat(self.path).st_mode)
+                if problem:  # never replaced: somebody put it there
+                    self._unusable(problem)
+                    return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.path, (json.dumps(data, indent=2) + "\n").encode())
             self.error = None
@@ -76,7 +131,7 @@ class LocalState:
         value = self._load().get("anonymousId")
         if isinstance(value, str) and _is_uuid(value):
             return value
-        with locked(self.path):
+        with locked(self.path, self.report):
             data = self._load()  # another kernel may have made it while we waited
             value = data.get("anonymousId")
             if isinstance(value, str) and _is_uuid(value):
@@ -96,7 +151,7 @@ class LocalState:
         )
 
     def set_notice(self, version: int, choice: str) -> None:
-        with locked(self.path):
+        with locked(self.path, self.report):
             data = self._load()
             data["notice"] = {"version": version, "choice": choice, "at": int(time.time())}
             self._save(data)
@@ -117,9 +172,10 @@ class PayloadLog:
     ``dropped: opted out``. The file is shared by every kernel; reading it never raises.
     """
 
-    def __init__(self, directory: Path, keep: int = 200) -> None:
+    def __init__(self, directory: Path, keep: int = 200, report: Report = _ignore) -> None:
         self.path = directory / LOG_NAME
         self.keep = keep
+        self.report = report
         self._recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self._pending: deque[dict[str, Any]] = deque(maxlen=keep)  # bounded under any load
         self._lock = threading.Lock()
@@ -149,16 +205,40 @@ class PayloadLog:
         data = "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in pending)
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
+            try:
+                fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
+            except ConfigError as err:
+                self._unusable(err)
+                return
             with os.fdopen(fd, "a", encoding="utf-8") as handle:
                 handle.write(data)  # one write: concurrent kernels append whole lines
             if os.path.getsize(self.path) > 600 * self.keep * 4:
-                with locked(self.path):
+                with locked(self.path, self.report):
                     self._trim()
 
+    def _unusable(self, err: ConfigError) -> None:
+        self.report(f"devscode_nb: {err}; the payload log is kept in this kernel only.")
+
+    def _tail(self) -> bytes:
+        """The file's last ``LOG_TAIL_BYTES``; never blocks, never raises (``b""`` instead)."""
+        try:
+            fd = open_regular(self.path)
+        except ConfigError as err:
+            self._unusable(err)
+            return b""
+        except OSError:
+            return b""
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                handle.seek(max(0, os.fstat(fd).st_size - LOG_TAIL_BYTES))
+                return handle.read(LOG_TAIL_BYTES)
+        except OSError:
+            return b""
+
     def _trim(self) -> None:
-        tail = self.path.read_bytes()[-LOG_TAIL_BYTES:].splitlines(keepends=True)[-self.keep :]
-        atomic_write(self.path, b"".join(tail))
+        tail = self._tail().splitlines(keepends=True)[-self.keep :]
+        if tail:
+            atomic_write(self.path, b"".join(tail))
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest entries: from the file (all kernels) or, failing that, this process.
@@ -168,14 +248,7 @@ class PayloadLog:
         """
         entries: list[dict[str, Any]] = []
         self.unreadable = 0
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                size = handle.tell()
-                handle.seek(max(0, size - LOG_TAIL_BYTES))
-                raw = handle.read()
-        except OSError:
-            raw = b""
+        raw = self._tail()
         lines = raw.splitlines()
         if raw and len(raw) >= LOG_TAIL_BYTES:
             lines = lines[1:]  # the first line may start mid-way
