@@ -70,17 +70,18 @@ class Outbox:
         """Batch files, oldest first; anything else by a batch's name is reported, never read."""
         found = []
         try:
-            for entry in os.scandir(self.path):
-                if not entry.name[:1].isdigit():
-                    continue
-                path = Path(entry.path)
+            entries = [e for e in os.scandir(self.path) if e.name[:1].isdigit()]
+        except OSError:
+            return []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_file(follow_symlinks=False):  # from the listing: no system call
+                found.append(path)
+                continue
+            with contextlib.suppress(OSError):  # claimed by another kernel meanwhile
                 problem = not_regular(path, entry.stat(follow_symlinks=False).st_mode)
                 if problem:
                     self.report(f"devscode_nb: {problem}; it is left alone in the outbox.")
-                else:
-                    found.append(path)
-        except OSError:
-            return []
         return sorted(found)
 
     def tidy(self) -> int:
