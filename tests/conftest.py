@@ -164,7 +164,9 @@ def run_on_terminal(
     output = b""
     deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([proc.fd], [], [], min(left, 1.0))[0]:
+                continue  # silent (a hang too): look at the clock again
             try:
                 output += proc.read(65536)
             except EOFError:
@@ -177,10 +179,15 @@ def run_on_terminal(
     return subprocess.CompletedProcess(argv, proc.exitstatus, text, "")
 
 
-def run_terminal_ipython(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The real terminal IPython app running ``code`` on a terminal, as a person would start it."""
+def run_terminal_ipython(
+    code: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The real terminal IPython app running ``code`` on a terminal, as a person would start it.
+
+    A run that hangs is ended after ``timeout`` seconds (even if silent) and returned as it was.
+    """
     argv = [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code]
-    return run_on_terminal(argv, env)
+    return run_on_terminal(argv, env, timeout=timeout)
 
 
 def clean_env() -> dict[str, str]:

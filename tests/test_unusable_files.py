@@ -27,6 +27,7 @@ from devscode_nb.telemetry.outbox import OUTBOX_NAME
 from devscode_nb.telemetry.state import LOG_NAME, STATE_NAME, LocalState, locked
 
 BATCH = "00000000000000000001-1-aaaaaaaaaaaa.json"
+HANG_S = float(os.environ.get("DEVSCODE_NB_TEST_HANG_S", "90"))  # a run takes ~2 s
 LOG_TRIM_BYTES = 600 * 200 * 4  # PayloadLog trims above this (under the log's lock)
 
 CELLS = """\
@@ -55,7 +56,7 @@ def _run(tmp_path: Path, capture: CaptureServer, refused: bool) -> str:
     home = tmp_path / "home"
     env = {**clean_env(), "HOME": str(home), "IPYTHONDIR": str(tmp_path / "ipython")}
     sending_profile(env, capture, **({"host": refused_url()} if refused else {}))
-    done = run_terminal_ipython(CELLS, env)  # gives up (and the test fails) after 120 s
+    done = run_terminal_ipython(CELLS, env, timeout=HANG_S)  # a hang ends it: the test fails
     out = done.stdout + done.stderr
     assert "FINISHED CELLS" in out and done.returncode == 0, out[-3000:]
     return out
@@ -121,11 +122,13 @@ def _kill_mid_write(script: str, global_dir: Path, directory: Path, temps: str) 
     left behind."""
     for _attempt in range(30):
         proc = subprocess.Popen([sys.executable, "-c", script, str(global_dir)], env=clean_env())
-        deadline = time.monotonic() + 10
-        while not list(directory.glob(temps)) and time.monotonic() < deadline:
-            pass
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        try:
+            deadline = time.monotonic() + 10
+            while not list(directory.glob(temps)) and time.monotonic() < deadline:
+                pass
+        finally:  # never left running, whatever happens to the test
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
         left = list(directory.glob(temps))
         if left:
             return left
