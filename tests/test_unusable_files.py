@@ -12,11 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -91,6 +95,36 @@ def test_a_fifo_for_one_of_our_files_blocks_nothing_and_is_reported_once(
         assert '"distinct_id"' in out
     if case == "log lock":
         assert log.stat().st_size < LOG_TRIM_BYTES  # trimmed without the lock
+
+
+@pytest.fixture
+def short_global_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A global dir with a short path: a socket's path must fit in 108 bytes."""
+    directory = Path(tempfile.mkdtemp(prefix="dnb-"))
+    monkeypatch.setenv("DEVSCODE_GLOBAL_DIR", str(directory))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_device_or_a_socket_for_our_files_is_never_opened(make_shell, short_global_dir, capsys):
+    """The state file a symlink to /dev/zero (endless if read), the log a socket: both are
+    reported once, neither is replaced, and the log is shown from this kernel's memory."""
+    global_dir = short_global_dir
+    (global_dir / STATE_NAME).symlink_to("/dev/zero")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(global_dir / LOG_NAME))
+        shell = make_shell()
+        for i in range(3):
+            shell.run_cell(f"x = {i}")
+        shell.run_line_magic("devscode", "telemetry log")
+        shell.run_cell("y = 1")
+        captured = capsys.readouterr()
+    said = captured.out + captured.err
+    assert said.count(f"{global_dir / STATE_NAME} is a character device") == 1
+    assert said.count(f"{global_dir / LOG_NAME} is a socket") == 1
+    assert "No telemetry payloads recorded yet." not in said and '"distinct_id"' in said
+    assert (global_dir / STATE_NAME).is_symlink()
+    assert stat.S_ISSOCK(os.lstat(global_dir / LOG_NAME).st_mode)
 
 
 # --- temp files of writers killed mid-write -----------------------------------------------------
