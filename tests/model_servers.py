@@ -32,7 +32,12 @@ it), ``known_models`` (others get 404), and ``fault``:
 
 ``raw_stream`` (a list of ``(event name or None, data)``) replaces the streamed answer of either
 protocol with exactly those server-sent events, for hostile or malformed streams (the event
-name ``":"`` sends ``data`` as a comment line, as keep-alives are sent).
+name ``":"`` sends ``data`` as a comment line, as keep-alives are sent); ``raw_newline`` ends
+its lines (``"\r\n"`` as some servers do) and ``raw_split`` > 0 sends the whole stream in
+HTTP chunks of that many bytes, so line ends fall anywhere in the client's reads. ``flood`` (bytes)
+streams ``flood_head`` and then ``flood`` over and over, ``flood_bytes`` in all, with nothing
+else: ``b"x" * 65536`` is one line that never ends, ``b"data: x\n" * 8192`` one event that never
+ends. ``Recorded.sent`` counts the bytes of it that the socket took before the client left.
 
 Use it as a context manager in tests, or run it for a demo::
 
@@ -82,6 +87,8 @@ class Recorded:
     client_gone: threading.Event = field(default_factory=threading.Event)
     #: Set when the server finished handling the request (whatever happened).
     finished: threading.Event = field(default_factory=threading.Event)
+    #: Bytes of a ``flood`` written to the socket.
+    sent: int = 0
 
 
 class _ClientGone(Exception):
@@ -107,6 +114,11 @@ class ModelServer:
         port: int = 0,
         tls: ssl.SSLContext | None = None,
         redirect_to: str | None = None,
+        raw_newline: str = "\n",
+        raw_split: int = 0,
+        flood: bytes | None = None,
+        flood_head: bytes = b"data: ",
+        flood_bytes: int = 50 * 1024 * 1024,
     ) -> None:
         self.answer = answer
         self.pieces = pieces
@@ -116,6 +128,11 @@ class ModelServer:
         self.known_models = known_models
         self.fault = fault
         self.raw_stream = raw_stream
+        self.raw_newline = raw_newline
+        self.raw_split = raw_split
+        self.flood = flood
+        self.flood_head = flood_head
+        self.flood_bytes = flood_bytes
         self.prompt_tokens = prompt_tokens
         self.redirect_to = redirect_to
         self.tls = tls
@@ -202,6 +219,15 @@ class _QuietServer(ThreadingHTTPServer):
         """A failed handshake or a client gone mid-answer is part of the tests, not noise."""
 
 
+def _frame(data: Any, event: str | None = None) -> str:
+    """One server-sent event (``event`` ":" makes it a comment line)."""
+    text = data if isinstance(data, str) else json.dumps(data)
+    if event == ":":
+        return f": {text}\n\n"
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {text}\n\n"
+
+
 def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(_Handler):
         owner = server
@@ -284,24 +310,33 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ClientGone from None
 
     def _sse(self, data: Any, event: str | None = None) -> None:
-        text = data if isinstance(data, str) else json.dumps(data)
-        head = f"event: {event}\n" if event else ""
-        self._chunk(f"{head}data: {text}\n\n".encode())
+        self._chunk(_frame(data, event).encode())
 
     def _end_stream(self) -> None:
         self._chunk(b"")
 
-    def _raw(self) -> bool:
-        """Send ``raw_stream`` verbatim, if set (True: the request is answered)."""
-        if self.owner.raw_stream is None:
+    def _raw(self, rec: Recorded) -> bool:
+        """Send ``flood`` or ``raw_stream`` verbatim, if set (True: the request is answered)."""
+        owner = self.owner
+        if owner.flood is not None:
+            self._start_stream()
+            self._chunk(owner.flood_head)
+            while rec.sent < owner.flood_bytes:
+                self._chunk(owner.flood)
+                rec.sent += len(owner.flood)
+            self._end_stream()
+            return True
+        if owner.raw_stream is None:
             return False
+        newline = owner.raw_newline
+        frames = [_frame(d, e).replace("\n", newline).encode() for e, d in owner.raw_stream]
+        if owner.raw_split > 0:
+            whole, n = b"".join(frames), owner.raw_split
+            frames = [whole[i : i + n] for i in range(0, len(whole), n)]
         self._start_stream()
-        for event, data in self.owner.raw_stream:
+        for frame in frames:
             self._pause()
-            if event == ":":  # a comment line (keep-alive)
-                self._chunk(f": {data}\n\n".encode())
-            else:
-                self._sse(data, event)
+            self._chunk(frame)
         self._end_stream()
         return True
 
@@ -483,7 +518,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, answer)
             return
         chunk = {**base, "object": "chat.completion.chunk"}
-        if self._raw():
+        if self._raw(rec):
             return
         self._start_stream()
         self._sse(
@@ -568,7 +603,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             self._json(200, answer)
             return
-        if self._raw():
+        if self._raw(rec):
             return
         self._start_stream()
         message: dict[str, Any] = {

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
 from model_servers import ModelServer
 
 from devscode_nb.assistant.providers import Limits, ModelConfig, ProviderError, chat
+from devscode_nb.assistant.providers.http import event_bound
 from devscode_nb.assistant.providers.models import resolve_models
 
 KEY = "sk-proj-Zq81hT0pX9vB7mK2wE4rY6uI3oP5aS8d"
@@ -228,3 +230,101 @@ def test_anything_unexpected_becomes_one_line_without_its_message_or_frames(
     err = fails(server, on_text=failing_display)
     assert err.kind == "protocol" and "failed unexpectedly (RuntimeError)" in str(err)
     assert 'model "Hostile"' in str(err)
+
+
+# -- a line or an event that never ends ------------------------------------------------------
+
+FLOOD = 50 * 1024 * 1024
+#: One whole event ("Hello "), then the start of one that never ends.
+OPENAI_HEAD = b"data: " + json.dumps({**CHUNK, "choices": [
+    {"index": 0, "delta": {"content": "Hello "}}]}).encode() + b"\n\ndata: "
+ANTHROPIC_HEAD = b"".join(
+    f"event: {name}\ndata: {data}\n\n".encode() for name, data in anthropic_start()
+) + b"data: "
+NEVER_ENDS = {
+    "one line without a newline": b"x" * 65_536,
+    "one event without a blank line": (b"data: " + b"x" * 57 + b"\n") * 1024,
+    "one comment line without a newline": b"x" * 65_536,
+}
+
+
+def flood_peak(server: ModelServer, provider: str, limits: Limits) -> tuple[ProviderError, int]:
+    """The error a flood ends in, and the peak of Python memory while reading it."""
+    tracemalloc.start()
+    try:
+        err = fails(server, provider, limits=limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return err, peak
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("case", sorted(NEVER_ENDS))
+def test_a_line_or_event_that_never_ends_is_cut_at_a_bound_tied_to_the_size_limit(
+    provider: str, case: str
+) -> None:
+    head = OPENAI_HEAD if provider == "openai" else ANTHROPIC_HEAD
+    if "comment" in case:
+        head = head.removesuffix(b"data: ") + b": "
+    limits = Limits(time_s=120, size_chars=50_000, size_setting="the SIZE trait")
+    bound = event_bound(limits)
+    assert bound == 1024 * 1024 + 12 * 50_000
+    with ModelServer(flood=NEVER_ENDS[case], flood_head=head, flood_bytes=FLOOD) as server:
+        err, peak = flood_peak(server, provider, limits)
+        # Cut by the bound, not by the time limit: reading was linear (the old re-split of the
+        # whole buffer on every read never got through 50 MB before the time limit).
+        assert err.kind == "protocol", str(err)
+        assert f"more than {bound:,} bytes in one event" in str(err)
+        assert "raise the SIZE trait" in str(err)
+        assert err.partial_text == "Hello " and "(6 characters) is kept" in str(err)
+        assert server.last.client_gone.wait(10) and server.last.finished.wait(10)
+        # The rest was never read: what the socket took is the bound plus its buffers.
+        assert server.last.sent < FLOOD // 4
+    assert peak < 4 * bound, f"peak {peak:,} bytes for a bound of {bound:,}"
+
+
+def test_with_the_size_limit_off_the_bound_is_fixed_and_names_no_setting() -> None:
+    limits = Limits(time_s=120, size_chars=None, size_setting="the SIZE trait")
+    assert event_bound(limits) == event_bound(None) == 16 * 1024 * 1024
+    with ModelServer(flood=b"x" * 65_536, flood_head=OPENAI_HEAD, flood_bytes=FLOOD) as server:
+        err, peak = flood_peak(server, "openai", limits)
+        assert err.kind == "protocol" and "more than 16,777,216 bytes" in str(err)
+        assert "raise" not in str(err) and err.partial_text == "Hello "
+        assert server.last.client_gone.wait(10)
+        assert server.last.sent < FLOOD * 3 // 4
+    assert peak < 4 * event_bound(None)
+
+
+def test_an_event_as_large_as_the_size_limit_allows_still_arrives_whole(
+    server: ModelServer,
+) -> None:
+    """The bound never cuts an event whose text fits the size limit, even escaped at the most
+    bytes a character can take (a surrogate pair as ``\\ud83d\\ude00``)."""
+    text = "\U0001f600" * 50_000
+    data = json.dumps({**CHUNK, "choices": [{"index": 0, "delta": {"content": text}}]})
+    assert len(data) > 12 * 50_000
+    server.raw_stream = [(None, data), openai_chunk(delta={}, finish_reason="stop")]
+    answer = chat(model_at(server), ASK, limits=Limits(size_chars=50_000))
+    assert answer.text == text
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("split", [1, 7, 4096, 8193])
+def test_events_split_anywhere_across_reads_parse_the_same(
+    server: ModelServer, newline: str, split: int
+) -> None:
+    """Line ends (``\\r\\n`` too, its halves in two reads), multi-byte characters and
+    comments fall at every offset of the reads; the answer is the same."""
+    pieces = [("é€" * (i % 97)) + str(i) for i in range(300 if split == 1 else 3_000)]
+    server.raw_stream = [start(p) for p in pieces[:-1]] + [(":", "keep-alive")]
+    server.raw_stream += [start(pieces[-1]), openai_chunk(delta={}, finish_reason="stop")]
+    server.raw_newline, server.raw_split = newline, split
+    deltas = 0
+
+    def count(_text: str) -> None:
+        nonlocal deltas
+        deltas += 1
+
+    answer = chat(model_at(server), ASK, on_text=count)
+    assert answer.text == "".join(pieces) and deltas == len(pieces)

@@ -105,7 +105,7 @@ def _read_stream(
     prompt: int | None = None
     generated: int | None = None
     complete = False
-    for event, data in resp.events(progress.check):
+    for event, data in resp.events(progress):
         obj = json_object(data)
         if obj is None:
             raise _bad(target, progress, "an event that is not a JSON object")

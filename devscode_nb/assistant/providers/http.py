@@ -41,6 +41,37 @@ MAX_BODY = 16 * 1024 * 1024
 #: Largest error body we read: only the message is needed.
 MAX_ERROR_BODY = 64 * 1024
 READ_SIZE = 8192
+#: Most bytes one character of an answer can take on the wire: a JSON-escaped surrogate pair
+#: (``\ud83d\ude00``). An event this many times the size limit cannot fit the answer anyway.
+MAX_BYTES_PER_CHAR = 12
+#: Room in one server-sent event beyond its text (the JSON around it, usage, metadata).
+EVENT_ROOM = 1024 * 1024
+
+
+def event_bound(limits: Limits | None) -> int:
+    """Most bytes one server-sent event (or one unfinished line) may take: enough for any event
+    whose text is within the size limit, however escaped; :data:`MAX_BODY` when it is off."""
+    size = limits.size_chars if limits is not None else None
+    return MAX_BODY if size is None else EVENT_ROOM + MAX_BYTES_PER_CHAR * size
+
+
+class OverlongEvent(Exception):
+    """A server-sent line or event past :func:`event_bound`: a broken or hostile server."""
+
+    def __init__(self, limits: Limits | None) -> None:
+        self.bound = event_bound(limits)
+        super().__init__(self.bound)
+        #: The setting that raises the bound (``None``: it is the fixed :data:`MAX_BODY`).
+        self.setting = (
+            limits.size_setting if limits is not None and limits.size_chars is not None else None
+        )
+
+    def message(self, shown: str, kept: int) -> str:
+        todo = f" If the answer is genuine, raise {self.setting}" if self.setting else ""
+        return (
+            f"The model server at {shown} sent more than {self.bound:,} bytes in one event "
+            f"without ending it: stopped; what arrived ({kept:,} characters) is kept.{todo}"
+        )
 
 
 class Progress:
@@ -150,33 +181,48 @@ class Response:
                 break
         return bytes(buf[:limit])
 
-    def events(self, tick: Callable[[], None] | None = None) -> Iterator[tuple[str, str]]:
+    def events(self, progress: Progress) -> Iterator[tuple[str, str]]:
         """Server-sent events as ``(event name, data)``; the name is "" when not given.
 
-        ``tick`` is called for every piece read (comments and keep-alives included), so the
-        overall time limit holds even for a stream that never sends an event."""
-        pending = b""
-        event, data = "", list[str]()
+        Linear in the bytes read: only each new piece is searched for line ends, and an
+        unfinished line waits in one buffer. Bounded: a line or an event longer than
+        :func:`event_bound` raises :class:`OverlongEvent` (a server that never ends its line
+        would otherwise hold the kernel's memory until the time limit). ``progress.check`` runs
+        for every piece read (comments and keep-alives included), so the overall time limit
+        holds even for a stream that never sends an event."""
+        bound = event_bound(progress.limits)
+        partial = bytearray()  # the line not ended yet
+        event, data, size = "", list[str](), 0  # size: bytes of this event's data so far
         for piece in self.chunks():
-            if tick is not None:
-                tick()
-            pending += piece
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
+            progress.check()
+            start = 0
+            while (end := piece.find(b"\n", start)) != -1:
+                if partial:
+                    partial += piece[start:end]
+                    raw, partial = bytes(partial), bytearray()
+                else:
+                    raw = piece[start:end]
+                start = end + 1
                 line = raw.rstrip(b"\r").decode("utf-8", "replace")
                 if not line:
                     if data:
                         yield event, "\n".join(data)
-                    event, data = "", []
+                    event, data, size = "", [], 0
                 elif line.startswith(":"):
                     continue
                 else:
                     name, _, value = line.partition(":")
                     value = value[1:] if value.startswith(" ") else value
                     if name == "data":
+                        size += len(raw)
+                        if size > bound:
+                            raise OverlongEvent(progress.limits)
                         data.append(value)
                     elif name == "event":
                         event = value
+            partial += piece[start:]
+            if len(partial) + size > bound:
+                raise OverlongEvent(progress.limits)
         if data:  # a last event without its blank line
             yield event, "\n".join(data)
 
@@ -304,6 +350,13 @@ def _failure(
 
     if isinstance(exc, SettingError):  # nothing was sent
         return target.error("tls", f'{exc.setting} of "{target.model.title}": {exc}')
+    if isinstance(exc, OverlongEvent):
+        return target.error(
+            "protocol",
+            exc.message(target.shown, progress.size),
+            http_status=response.status if response else None,
+            progress=progress,
+        )
     chain = list(_chain(exc))
 
     def has(*types: type[BaseException]) -> BaseException | None:

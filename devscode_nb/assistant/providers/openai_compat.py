@@ -135,7 +135,7 @@ def _read_stream(
     prompt: int | None = None
     generated: int | None = None
     complete = False
-    for _event, data in resp.events(progress.check):
+    for _event, data in resp.events(progress):
         if data.strip() == "[DONE]":
             complete = True
             break
