@@ -82,10 +82,15 @@ ShellFactory = Callable[..., InteractiveShell]
 
 @pytest.fixture
 def make_shell() -> Iterator[ShellFactory]:
-    """Real InteractiveShells with the given traitlets config (as ipython_config.py would set)."""
+    """Real InteractiveShells with the given traitlets config (as ipython_config.py would set);
+    ``cls`` may be a subclass (``TerminalInteractiveShell``)."""
     shells: list[InteractiveShell] = []
 
-    def factory(load: bool = True, **sections: dict[str, Any]) -> InteractiveShell:
+    def factory(
+        load: bool = True,
+        cls: type[InteractiveShell] = InteractiveShell,
+        **sections: dict[str, Any],
+    ) -> InteractiveShell:
         config = Config()
         config.HistoryManager.hist_file = ":memory:"
         config.DevscodeTelemetry.flush_interval = 0.05
@@ -93,7 +98,7 @@ def make_shell() -> Iterator[ShellFactory]:
             for key, value in values.items():
                 config[section][key] = value
         InteractiveShell.clear_instance()
-        shell = InteractiveShell.instance(config=config)
+        shell = cls.instance(config=config)
         shells.append(shell)
         if load:
             shell.run_line_magic("load_ext", "devscode_nb")
@@ -102,6 +107,7 @@ def make_shell() -> Iterator[ShellFactory]:
     yield factory
     for shell in shells:
         shell.run_line_magic("unload_ext", "devscode_nb")
+        type(shell).clear_instance()
     InteractiveShell.clear_instance()
 
 

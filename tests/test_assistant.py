@@ -222,6 +222,41 @@ def test_running_the_suggestion_as_is_is_accepted(sending_shell, capture, server
     assert o["numLines"] == 3 and isinstance(o["timeMs"], int)
 
 
+#: A code block whose lines carry an OSC 52 clipboard write, a screen clear and BELs.
+HOSTILE_CODE = "import math\x1b]52;c;cm0gLXJmIH4=\x07\nprint(math.sqrt(2))\x1b[2J\x07\a"
+CLEANED_CODE = "import math\nprint(math.sqrt(2))"
+
+
+def test_control_sequences_in_suggested_code_reach_neither_the_next_input_nor_the_screen(
+    make_shell, global_dir, capsys
+):
+    """Terminal IPython draws the next input itself: it gets the code as shown, and running
+    that is still "accepted" (the kernel test checks the same through the capture server)."""
+    from IPython.terminal.interactiveshell import TerminalInteractiveShell
+
+    shell = make_shell(cls=TerminalInteractiveShell)
+    assert session_for(shell).kind == "terminal"
+    answer = f"Copy this:\n\n```python\n{HOSTILE_CODE}\n```\nDone\x1b[2J.\n"
+    with ModelServer(answer=answer) as hostile:  # 8-character deltas split the sequences
+        models_config(global_dir, demo(hostile))
+        run(shell, "%%devscode\nroot two")
+    out, err = capsys.readouterr()
+    next_input = shell.rl_next_input
+    assert next_input == CLEANED_CODE
+    assert "print(math.sqrt(2))" in out and "Suggestion " in out and "(2 lines)" in out
+    assert "It is in the next cell" in out
+    for shown in (next_input, out, err):
+        assert not {"\x1b", "\x07", "\x9b"} & set(shown), repr(shown)
+        assert "52;c" not in shown and "[2J" not in shown
+    (suggestion,) = assistant_of(shell).tracker.open_suggestions
+    assert suggestion.code == next_input
+    assert run(shell, next_input).success  # the person runs what they were given
+    assert (suggestion.outcome, suggestion.via, suggestion.accepted) == (
+        "accepted", "execution", True
+    )
+    assert suggestion.num_lines == 2 and not assistant_of(shell).tracker.open_suggestions
+
+
 def test_running_it_edited_is_edited(sending_shell, capture, server, global_dir):
     models_config(global_dir, demo(server))
     run(sending_shell, "%%devscode\nroot two")

@@ -103,6 +103,26 @@ def test_vscode_gets_no_next_cell_but_the_text_fallback(tmp_path, server, captur
     assert {e["properties"]["ideName"] for e in capture.events} == {"vscode"}
 
 
+def test_the_next_cell_gets_the_code_without_the_models_control_sequences(tmp_path, capture):
+    """OSC 52, CSI 2J and BEL inside the code block: neither the next cell nor anything shown
+    carries them, and running the next cell as given is "accepted" at the capture server."""
+    code = "import math\x1b]52;c;cm0gLXJmIH4=\x07\n\nprint(math.sqrt(2))\x1b[2J\x07"
+    answer = f"Copy this\x07:\n\n```python\n{code}\n```\n"
+    with ModelServer(answer=answer) as hostile, start_kernel(tmp_path, hostile, capture) as k:
+        r = k.execute("%%devscode\nroot two", allow_stdin=True).raise_for_error()
+        (next_cell,) = [p["text"] for p in r.reply["payload"] if p["source"] == "set_next_input"]
+        assert next_cell == CODE
+        shown = json.dumps([r.stdout, r.stderr, r.displays])  # escapes every control character
+        assert "\\u001b" not in shown and "\\u0007" not in shown and "52;c" not in shown
+        assert "math.sqrt(2)" in shown and "%devscode accept" in shown
+        k.execute(next_cell, allow_stdin=True).raise_for_error()
+        flush(k)
+    (o,) = outcomes(capture)
+    assert (o["outcome"], o["accepted"], o["via"], o["numLines"]) == (
+        "accepted", True, "execution", 3
+    )
+
+
 def test_a_kernel_interrupt_stops_the_answer_cleanly(tmp_path, server, capture):
     server.fault = "hang_after_first"
     with start_kernel(tmp_path, server, capture) as k:

@@ -8,7 +8,8 @@ from html.parser import HTMLParser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devscode_nb.ipython.model_output import TerminalFilter, plain, to_html
+from devscode_nb.assistant.plain_text import TerminalFilter, plain
+from devscode_nb.ipython.model_output import to_html
 
 HOSTILE = """Here you go <img src=x onerror="window.__pwned=1">
 <script>window.__pwned=2</script>

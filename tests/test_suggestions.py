@@ -87,6 +87,31 @@ def test_normalise_ignores_line_end_whitespace_and_surrounding_blank_lines() -> 
     assert normalise("\n\nx = 1   \r\ny = 2\t\n\n") == "x = 1\ny = 2"
 
 
+#: What a hostile model may put around and inside its code: a clipboard write (OSC 52), a window
+#: title, a screen clear, BEL, a C1 CSI and a bidi override.
+SEQUENCES = ["\x1b]52;c;cm0gLXJmIH4=\x07", "\x1b]0;title\x1b\\", "\x1b[2J", "\x07", "\x9b2J",
+             "\u202e"]
+
+
+def test_the_code_offered_is_the_code_shown_without_control_sequences() -> None:
+    lines = CODE.split("\n")
+    dirty = "".join(f"{line}{seq}\n" for line, seq in zip(lines, SEQUENCES, strict=False))
+    assert extract_code(f"Here:\n```python\n{dirty}```\n") == CODE
+    # A fence that only reads as Python once the sequence is gone, as the person sees it.
+    assert extract_code(f"```bash\nls\n```\n```\x1b[0mpython\n{CODE}\n```") == CODE
+    assert extract_code(f"{dirty}\x1b[2J") == CODE  # unfenced, plainly code once cleaned
+    assert extract_code(f"Here:\n```python\n{dirty}", whole_blocks=True) is None
+
+
+def test_a_cell_matches_its_suggestion_as_shown_whatever_controls_either_holds() -> None:
+    dirty = "import math\x1b]52;c;eA==\x07\n\nprint(math.sqrt(2))\x1b[2J\x07"
+    for opened, ran in [(CODE, dirty), (dirty, CODE), (dirty, dirty)]:
+        t, decided, _ = tracker()
+        s = t.open(opened)
+        assert t.match(ran) == (s, "accepted") and decided == [s]
+        assert s.num_lines == 3
+
+
 # -- ids and bookkeeping --------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ first request). The IPython layer uses the names below.
 from __future__ import annotations
 
 from devscode_nb.assistant.core import OWN_MAGIC, Assistant, AssistantError, Reply
+from devscode_nb.assistant.plain_text import TerminalFilter, plain
 from devscode_nb.assistant.providers import Limits, ModelConfig, ProviderError
 from devscode_nb.assistant.providers.models import LOCAL_PROVIDERS, display_url
 from devscode_nb.assistant.suggestions import Suggestion
@@ -22,5 +23,7 @@ __all__ = [
     "ProviderError",
     "Reply",
     "Suggestion",
+    "TerminalFilter",
     "display_url",
+    "plain",
 ]

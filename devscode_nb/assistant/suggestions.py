@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from devscode_nb.assistant.plain_text import plain
+
 Outcome = Literal["accepted", "edited", "rejected", "ignored"]
 Via = Literal["button", "magic", "execution", "timeout"]
 
@@ -51,7 +53,12 @@ def extract_code(answer_text: str, *, whole_blocks: bool = False) -> str | None:
     languages (bash, json …) are not offered. Without fences, the whole answer when it is
     plainly code: it parses as Python (IPython ``%``/``!`` lines allowed) and is more than a
     lone name or number.
+
+    The answer is read as it is shown (:func:`plain`: no control or escape sequences), so the
+    code offered — into the next cell, where a terminal draws it — is the code the person saw,
+    and what an executed cell is matched against.
     """
+    answer_text = plain(answer_text)
     blocks = _fenced_blocks(answer_text, whole_blocks)
     if blocks or whole_blocks:
         for lang, code in blocks:
@@ -116,8 +123,9 @@ def _tidy(code: str) -> str:
 
 
 def normalise(code: str) -> str:
-    """Code as compared: newlines unified, line ends stripped, blank lines around removed."""
-    lines = [line.rstrip() for line in code.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    """Code as compared: as shown (:func:`plain`, which also unifies newlines), line ends
+    stripped, blank lines around removed — the same for a suggestion and an executed cell."""
+    lines = [line.rstrip() for line in plain(code).split("\n")]
     return "\n".join(lines).strip("\n")
 
 

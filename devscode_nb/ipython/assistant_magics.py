@@ -24,10 +24,12 @@ from devscode_nb.assistant import (
     ProviderError,
     Reply,
     Suggestion,
+    TerminalFilter,
     display_url,
+    plain,
 )
 from devscode_nb.ipython.magics import UsageError, split_words
-from devscode_nb.ipython.model_output import TerminalFilter, plain, to_html
+from devscode_nb.ipython.model_output import to_html
 
 #: Frontends that cannot take ``set_next_input`` (the payload is ignored there).
 NO_NEXT_INPUT = frozenset({"vscode", "colab"})
