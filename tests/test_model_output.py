@@ -83,6 +83,9 @@ def test_terminal_text_keeps_newlines_and_tabs_and_nothing_else() -> None:
     )
     out = plain(answer)
     assert out == "title clip clear hiddenX bell back csi82J bidievil\n\tnext\nline"
+    assert plain(out) == out and plain("x = 1\n\tprint('~')") == "x = 1\n\tprint('~')"
+    for control in ["\x00", "\x07", "\x1b", "\r", "\x7f"]:  # no shortcut past these
+        assert plain(f"ab{control}") == ("ab\n" if control == "\r" else "ab")
 
 
 @settings(max_examples=300, deadline=None)

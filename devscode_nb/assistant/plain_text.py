@@ -23,6 +23,8 @@ _SEQUENCE = re.compile(
 #: Controls left after sequences are gone (a lone ESC, BEL, backspace, C1 …), DEL, and the
 #: bidirectional overrides that make shown text differ from what it is. Not \t or \n.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: Printable ASCII, tab and newline: text of only these has nothing to take out.
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"
 #: Longest unfinished escape sequence held back waiting for its end (then it is dropped).
 MAX_HELD = 4096
 
@@ -30,6 +32,8 @@ MAX_HELD = 4096
 def plain(text: str) -> str:
     """``text`` without control or escape sequences; a ``\\r`` (alone or before ``\\n``) is
     a line break."""
+    if text.isascii() and not text.encode("ascii").translate(None, _PLAIN_ASCII):
+        return text  # the common case (a cell's code), ~10× faster than the regexes
     text = _SEQUENCE.sub("", text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
