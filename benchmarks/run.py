@@ -101,6 +101,7 @@ class Sizes:
     deliver_total: int = 100_000
     short_sessions: int = 50
     config_reps: int = 9
+    flood_reps: int = 3
 
 
 QUICK = Sizes(
@@ -1054,6 +1055,45 @@ def bench_streaming(sizes: Sizes) -> Row:
     )
 
 
+#: What a hostile server streams after one good event: 50 MB that never end a line or an event.
+FLOODS = {"one line": b"x" * 65_536, "one event": (b"data: " + b"x" * 57 + b"\n") * 1024}
+FLOOD_HEAD = (
+    b'data: {"choices": [{"index": 0, "delta": {"content": "Hello "}}]}\n\ndata: '
+)
+
+
+def bench_flood(sizes: Sizes) -> list[Row]:
+    """Informational: a server that never ends its line or event costs bounded time and memory
+    (before, the whole buffer was split again on every read: ~20 MB in 20 s, then the time
+    limit)."""
+    rows = []
+    for name, unit in FLOODS.items():
+        progress(f"a model server streaming 50 MB of {name} that never ends")
+        walls, results = [], []
+        for _ in range(sizes.flood_reps):
+            with ModelServer(flood=unit, flood_head=FLOOD_HEAD) as server:
+                result = run_worker(
+                    "flood", {"base": server.base_url, "time_s": 900, "size_chars": 1_000_000}
+                )
+                for request in server.requests:
+                    request.finished.wait(10)
+                result["sent"] = max(r.sent for r in server.requests)
+            walls.append(result["wall_s"])
+            results.append(result)
+        s = summary(walls)
+        worst = max(results, key=lambda r: r["peak"])
+        detail = (
+            f"ended as {'/'.join(sorted({r['kind'] for r in results}))} past the bound of "
+            f"{worst['bound'] / 2**20:.1f} MiB (default size limit), {worst['kept']} characters "
+            f"kept; the server's socket took at most {max(r['sent'] for r in results) / 2**20:.1f}"
+            f" of 50 MiB; Python's peak {worst['peak'] / 2**20:.1f} MiB"
+        )
+        what = f"a server streaming 50 MB of {name} without an end"
+        numbers = {"s": s, "runs": results}
+        rows.append(Row(what, f"{s['median']:.2f} s", spread(s, ".2f"), detail, "—", None, numbers))
+    return rows
+
+
 def memory_row(curve: list[list[float]], first_send_at: int | None) -> Row:
     """SPEC §4 "bounded memory": peak RSS must stop growing once the queues are full.
 
@@ -1226,6 +1266,7 @@ def run_all(sizes: Sizes) -> list[Row]:
         bench_optout,
         bench_deliver,
         bench_streaming,
+        bench_flood,
         bench_config,
     ]
     rows: list[Row] = []

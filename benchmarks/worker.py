@@ -738,8 +738,38 @@ def mode_config(args: dict[str, Any]) -> dict[str, Any]:
     return {"shapes": out}
 
 
+def mode_flood(args: dict[str, Any]) -> dict[str, Any]:
+    """Two answers from a server that never ends its line or event: the first under
+    ``tracemalloc`` for the peak of Python memory (it also imports urllib3), the second timed."""
+    import tracemalloc
+
+    from devscode_nb.assistant.providers import Limits, ModelConfig, ProviderError, chat
+    from devscode_nb.assistant.providers.http import event_bound
+
+    model = ModelConfig(title="Flood", provider="openai", model="demo", api_base=args["base"])
+    limits = Limits(time_s=float(args["time_s"]), size_chars=int(args["size_chars"]))
+
+    def ask() -> tuple[str, int]:
+        try:
+            chat(model, [{"role": "user", "content": "hi"}], limits=limits)
+            return "none", -1
+        except ProviderError as err:
+            return err.kind, len(err.partial_text)
+
+    tracemalloc.start()
+    ask()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    start = time.perf_counter()
+    kind, kept = ask()
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "kind": kind, "kept": kept, "peak": peak,
+            "bound": event_bound(limits)}
+
+
 MODES = {
     "config": mode_config,
+    "flood": mode_flood,
     "cells": mode_cells,
     "record": mode_record,
     "loadext": mode_loadext,

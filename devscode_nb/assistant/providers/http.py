@@ -192,7 +192,7 @@ class Response:
         holds even for a stream that never sends an event."""
         bound = event_bound(progress.limits)
         partial = bytearray()  # the line not ended yet
-        event, data, size = "", list[str](), 0  # size: bytes of this event's data so far
+        event, data, lines = "", bytearray(), 0  # this event's name, data and data lines
         for piece in self.chunks():
             progress.check()
             start = 0
@@ -203,28 +203,28 @@ class Response:
                 else:
                     raw = piece[start:end]
                 start = end + 1
-                line = raw.rstrip(b"\r").decode("utf-8", "replace")
+                line = raw[:-1] if raw.endswith(b"\r") else raw
                 if not line:
-                    if data:
-                        yield event, "\n".join(data)
-                    event, data, size = "", [], 0
-                elif line.startswith(":"):
+                    if lines:
+                        yield event, data.decode("utf-8", "replace")
+                    event, data, lines = "", bytearray(), 0
+                elif line.startswith(b":"):
                     continue
                 else:
-                    name, _, value = line.partition(":")
-                    value = value[1:] if value.startswith(" ") else value
-                    if name == "data":
-                        size += len(raw)
-                        if size > bound:
+                    name, _, value = line.partition(b":")
+                    value = value[1:] if value.startswith(b" ") else value
+                    if name == b"data":
+                        data += b"\n" + value if lines else value
+                        lines += 1
+                        if len(data) > bound:
                             raise OverlongEvent(progress.limits)
-                        data.append(value)
-                    elif name == "event":
-                        event = value
+                    elif name == b"event":
+                        event = value.decode("utf-8", "replace")
             partial += piece[start:]
-            if len(partial) + size > bound:
+            if len(partial) + len(data) > bound:
                 raise OverlongEvent(progress.limits)
-        if data:  # a last event without its blank line
-            yield event, "\n".join(data)
+        if lines:  # a last event without its blank line
+            yield event, data.decode("utf-8", "replace")
 
     def close(self) -> None:
         self.resp.close()
