@@ -2,10 +2,11 @@
 
 The IPython layer opens a :class:`Suggestion` when a model answers, and calls
 :meth:`SuggestionTracker.match` from the cell-execution hook with each executed cell's source.
-A cell equal to an open suggestion (ignoring whitespace at line ends and blank lines around it)
-means it was **accepted**; a cell similar enough (``difflib`` ratio ≥ :data:`EDITED_THRESHOLD`)
-means it was run **edited**. Buttons and ``%devscode accept|reject`` decide explicitly. A new
-suggestion makes the older undecided ones **ignored**, and so does the end of the kernel.
+A cell equal to an open suggestion (ignoring whitespace at line ends, blank lines around it and
+control or escape sequences, which are never shown) means it was **accepted**; a cell similar
+enough (``difflib`` ratio ≥ :data:`EDITED_THRESHOLD`) means it was run **edited**. Buttons and
+``%devscode accept|reject`` decide explicitly. A new suggestion makes the older undecided ones
+**ignored**, and so does the end of the kernel.
 
 Only the outcome, the line count and the time to decision leave this module; never the code.
 Pure stdlib, no IPython.
