@@ -9,12 +9,11 @@ partial text.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from .base import Answer, Callback, Limits, ModelConfig, ProviderError, make_usage
+from .base import Answer, Callback, Limits, ModelConfig, ProviderError
 from .errors import in_band_error, json_object, parse_json
-from .http import Progress, Response, Target, exchange
+from .http import Progress, Response, Target, ask
 from .models import base_url, require_key
 
 API_VERSION = "2023-06-01"
@@ -61,28 +60,8 @@ def chat(
     if key:
         headers["x-api-key"] = key
     body = build_body(model, messages, stream)
-    started = time.monotonic()
-    progress = Progress(on_text, started, limits)
     target = Target(model, base, "/messages", timeout)
-
-    def handle(resp: Response) -> Answer:
-        streamed = resp.content_type == "text/event-stream"
-        if streamed:
-            prompt, generated = _read_stream(target, resp, progress)
-        else:
-            prompt, generated = _read_json(target, resp, progress)
-        return Answer(
-            text=progress.text,
-            usage=make_usage(prompt, generated, messages, progress.text),
-            latency_s=time.monotonic() - started,
-            http_status=resp.status,
-            model=model.model,
-            provider=model.provider,
-            stream=streamed,
-            first_text_s=progress.first_text_s,
-        )
-
-    return exchange(target, headers, body, progress, handle)
+    return ask(target, headers, body, messages, on_text, limits, _read_stream, _read_json)
 
 
 def _input_tokens(usage: dict[str, Any]) -> int | None:

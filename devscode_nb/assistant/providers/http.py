@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from .base import Callback, Limits, ModelConfig, ProviderError, scrub
+from .base import Answer, Callback, Limits, ModelConfig, ProviderError, make_usage, scrub
 from .errors import hint, server_message, shown_message
 from .models import LOCAL_PROVIDERS, display_url
 
@@ -265,6 +265,45 @@ def exchange(
         raise _failure(target, exc, response, progress) from None
     finally:
         _close(pool, response)
+
+
+#: A protocol's reader: the response body into the text (through ``progress``) and the token
+#: counts the server reported (``None`` where it did not).
+Reader = Callable[["Target", "Response", "Progress"], tuple["int | None", "int | None"]]
+
+
+def ask(
+    target: Target,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    messages: list[dict[str, str]],
+    on_text: Callback | None,
+    limits: Limits | None,
+    read_stream: Reader,
+    read_json: Reader,
+) -> Answer:
+    """One request of either protocol: the exchange, the protocol's own reader for a stream
+    or a whole JSON body, and the :class:`Answer` with usage and timings."""
+    started = time.monotonic()
+    progress = Progress(on_text, started, limits)
+
+    def handle(resp: Response) -> Answer:
+        streamed = resp.content_type == "text/event-stream"
+        # A server may ignore ``stream: true``: read what it sent, not what was asked for.
+        read = read_stream if streamed else read_json
+        prompt, generated = read(target, resp, progress)
+        return Answer(
+            text=progress.text,
+            usage=make_usage(prompt, generated, messages, progress.text),
+            latency_s=time.monotonic() - started,
+            http_status=resp.status,
+            model=target.model.model,
+            provider=target.model.provider,
+            stream=streamed,
+            first_text_s=progress.first_text_s,
+        )
+
+    return exchange(target, headers, body, progress, handle)
 
 
 def _close(pool: urllib3.PoolManager | None, response: Response | None) -> None:

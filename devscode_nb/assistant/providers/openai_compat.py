@@ -12,13 +12,12 @@ text (it is not returned as an answer, so no half suggestion is offered as if it
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import quote
 
-from .base import Answer, Callback, Limits, ModelConfig, ProviderError, make_usage
+from .base import Answer, Callback, Limits, ModelConfig, ProviderError
 from .errors import in_band_error, json_object, parse_json
-from .http import Progress, Response, Target, exchange
+from .http import Progress, Response, Target, ask
 from .models import DEFAULT_BASES, LOCAL_PROVIDERS, base_url, require_key
 
 #: Continue's camelCase ``completionOptions`` → request fields.
@@ -103,28 +102,8 @@ def _request(
     timeout: float,
     limits: Limits | None,
 ) -> Answer:
-    started = time.monotonic()
-    progress = Progress(on_text, started, limits)
     target = Target(model, base, path, timeout)
-
-    def handle(resp: Response) -> Answer:
-        streamed = resp.content_type == "text/event-stream"
-        if streamed:
-            prompt, generated = _read_stream(target, resp, progress)
-        else:  # asked not to stream, or a server that ignored ``stream: true``
-            prompt, generated = _read_json(target, resp, progress)
-        return Answer(
-            text=progress.text,
-            usage=make_usage(prompt, generated, messages, progress.text),
-            latency_s=time.monotonic() - started,
-            http_status=resp.status,
-            model=model.model,
-            provider=model.provider,
-            stream=streamed,
-            first_text_s=progress.first_text_s,
-        )
-
-    return exchange(target, headers, body, progress, handle)
+    return ask(target, headers, body, messages, on_text, limits, _read_stream, _read_json)
 
 
 def _read_stream(
