@@ -70,7 +70,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 
 from capture_server import CaptureServer, refused_url  # noqa: E402
-from model_servers import ModelServer  # noqa: E402
+from model_servers import ModelServer, streaming_answer  # noqa: E402
 from worker import EVENT, EXIT_MARKER  # noqa: E402
 
 PYTHON = sys.executable
@@ -1000,22 +1000,6 @@ def bench_deliver(sizes: Sizes) -> list[Row]:
         ),
         memory_row(result["rss_curve"], result["first_send_at"]),
     ]
-
-
-def streaming_answer(size: int) -> str:
-    """Prose and Python blocks, as an assistant answers, about ``size`` bytes."""
-    paragraph = (
-        "The *mean* of a sample is its sum divided by its size; `statistics.fmean` is fast. "
-        "Use **median** when outliers matter, and check `len(xs) > 0` first.\n\n"
-    )
-    code = (
-        "```python\nimport statistics\n\n\ndef summarise(xs):\n"
-        "    return {'mean': statistics.fmean(xs), 'median': statistics.median(xs)}\n```\n\n"
-    )
-    text = ""
-    while len(text) < size:
-        text += paragraph * 5 + code
-    return text
 
 
 #: (answer bytes, seconds between 100-byte deltas): a paced answer and a fast, long one.

@@ -75,6 +75,22 @@ DEFAULT_ANSWER = (
 )
 
 
+def streaming_answer(size: int) -> str:
+    """Prose and Python blocks, as an assistant answers, about ``size`` bytes."""
+    paragraph = (
+        "The *mean* of a sample is its sum divided by its size; `statistics.fmean` is fast. "
+        "Use **median** when outliers matter, and check `len(xs) > 0` first.\n\n"
+    )
+    code = (
+        "```python\nimport statistics\n\n\ndef summarise(xs):\n"
+        "    return {'mean': statistics.fmean(xs), 'median': statistics.median(xs)}\n```\n\n"
+    )
+    text = ""
+    while len(text) < size:
+        text += paragraph * 5 + code
+    return text
+
+
 @dataclass
 class Recorded:
     """One request as the server saw it."""

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from model_servers import ModelServer
+from model_servers import ModelServer, streaming_answer
 from test_assistant_kernel import flush, start_kernel
 from test_model_output import assert_inert
 
@@ -27,23 +27,8 @@ def frontend_bytes(messages: list[dict[str, Any]]) -> int:
     )
 
 
-def sixty_kb_answer() -> str:
-    paragraph = (
-        "The *mean* of a sample is its sum divided by its size; `statistics.fmean` is fast. "
-        "Use **median** when outliers matter, and check `len(xs) > 0` first.\n\n"
-    )
-    code = (
-        "```python\nimport statistics\n\n\ndef summarise(xs):\n"
-        "    return {'mean': statistics.fmean(xs), 'median': statistics.median(xs)}\n```\n\n"
-    )
-    text = ""
-    while len(text) < 60_000:
-        text += paragraph * 5 + code
-    return text
-
-
 def test_a_60_kb_answer_streams_once_and_renders_once(tmp_path, capture) -> None:
-    answer = sixty_kb_answer()
+    answer = streaming_answer(60_000)
     pieces = [answer[i : i + 100] for i in range(0, len(answer), 100)]
     with ModelServer(answer=answer, pieces=pieces, delay=0.004) as server, start_kernel(
         tmp_path, server, capture
