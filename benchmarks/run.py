@@ -30,10 +30,12 @@ How to read the numbers (docs/benchmarks.md has a full run and more)
 * "exit" is extra seconds from a marker printed just before interpreter exit to process end,
   over the same script without the extension, for three unreachable hosts.
 * "peers": ``%load_ext devscode_nb`` vs ``%load_ext jupyter_ai_magics`` (jupyter-ai-magics 2.x in
-  benchmarks/.venv-peer, made on first use), and the first answer of a fresh process,
-  ``%%devscode`` vs ``%%ai openai-chat:…``, both against one loopback OpenAI-compatible server
-  (the first answer in real fresh kernels); "HTTP library" is import + first streamed POST of
-  http.client, urllib3, requests and httpx in fresh interpreters (informational: the choice).
+  benchmarks/.venv-peer, made on first use), and the first answer of a fresh kernel,
+  ``%%devscode`` vs ``%%ai openai-chat:…``, both against one loopback OpenAI-compatible server,
+  in a runner's kernel and in a person's with telemetry on and off, each also running the code
+  from before the HTTP library (``git archive``) in the same rounds; "HTTP library" is import +
+  first streamed POST of http.client, urllib3, requests and httpx in fresh interpreters
+  (informational: the choice).
 * "delivery" counts the distinct events (by uuid) that reached a loopback capture server; the
   memory row is the growth of peak RSS over the 2nd half of recording 100 000 events, after
   the one-off step of the first send (``import posthog``; see ``memory_row``).
@@ -654,25 +656,83 @@ def run_peer(
         return dict(json.loads(out.read_text()))
 
 
+#: The last commit whose requests went through ``http.client``: issue 13 asked that the HTTP
+#: library not make the first answer slower, so that code is measured again in the same run.
+BEFORE_HTTP_LIBRARY = "8900537"
+
+#: Whose kernel the first answer is asked in. A notebook runner's (nbclient, papermill: input
+#: forbidden, so headless: no banner, nothing sent, posthog never imported); a person's
+#: (``allow_stdin``, the banner acknowledged in an earlier kernel) with telemetry on, where
+#: posthog, and urllib3 with it, is imported in the background after ``%load_ext``; and a
+#: person's who switched telemetry off in config.json, where nothing is imported before asking.
+FIRST_ANSWER_KERNELS = ("runner", "person, telemetry on", "person, telemetry off")
+
+
 def first_answer_in_kernel(
-    python: str, name: str, cell: str, config: str | None, env: dict[str, str], expect: str
+    python: str,
+    name: str,
+    cell: str,
+    config: dict[str, Any] | None,
+    env: dict[str, str],
+    expect: str,
+    kernel: str = "runner",
+    capture_url: str = "",
+    pythonpath: str | None = None,
 ) -> dict[str, Any]:
-    """A fresh real kernel: ``%load_ext`` (not timed), then the first assistant cell, timed from
-    the client's execute_request to the kernel going idle."""
+    """A fresh real kernel of the ``kernel`` kind: ``%load_ext`` (not timed), for a person a
+    second's pause (reading, typing), then the first assistant cell, timed from the client's
+    execute_request to the kernel going idle."""
     from harness.kernel import KernelHarness, isolated_env
 
+    person = kernel != "runner"
+    config = dict(config or {})
+    if kernel == "person, telemetry off":
+        config["allowAnonymousTelemetry"] = False
     with tempfile.TemporaryDirectory() as base:
-        kernel_env = isolated_env(base, env, python=python)
-        if config is not None:
+        extra = {**env, "JPY_SESSION_NAME": "bench.ipynb"} if person else dict(env)
+        if pythonpath:
+            extra["PYTHONPATH"] = pythonpath
+        kernel_env = isolated_env(base, extra, python=python)
+        if name == "devscode_nb":  # telemetry that would deliver, to a local capture server
+            profile = Path(kernel_env["IPYTHONDIR"]) / "profile_default"
+            profile.mkdir(parents=True, exist_ok=True)
+            (profile / "ipython_config.py").write_text(
+                "c.DevscodeTelemetry.api_key = 'phc_bench'\n"
+                f"c.DevscodeTelemetry.host = {capture_url or refused_url()!r}\n"
+            )
+        if config:
             (Path(kernel_env["HOME"]) / ".devscode").mkdir()
-            (Path(kernel_env["HOME"]) / ".devscode" / "config.json").write_text(config)
-        with KernelHarness(kernel_env, cwd=base, python=python) as kernel:
-            kernel.execute(f"%load_ext {name}").raise_for_error()
+            (Path(kernel_env["HOME"]) / ".devscode" / "config.json").write_text(json.dumps(config))
+        if kernel == "person, telemetry on":  # a returning person: the banner was seen before
+            with KernelHarness(kernel_env, cwd=base, python=python) as first:
+                first.execute(f"%load_ext {name}", allow_stdin=True).raise_for_error()
+                first.click(first.button("Got it").model_id)
+        with KernelHarness(kernel_env, cwd=base, python=python) as k:
+            k.execute(f"%load_ext {name}", allow_stdin=person).raise_for_error()
+            if person:
+                time.sleep(1.0)
             start = time.perf_counter()
-            result = kernel.execute(cell, timeout=120)
+            result = k.execute(cell, timeout=120, allow_stdin=person)
             ms = (time.perf_counter() - start) * 1e3
     shown = result.text + json.dumps(result.displays)
     return {"ms": ms, "ok": result.status == "ok", "answered": expect in shown}
+
+
+@contextmanager
+def code_before_http_library() -> Iterator[str | None]:
+    """``devscode_nb`` as it was at BEFORE_HTTP_LIBRARY, in a temporary folder (``None`` where
+    this checkout has no git history)."""
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
+        try:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", BEFORE_HTTP_LIBRARY, "devscode_nb"],
+                capture_output=True, check=True, timeout=60,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            yield None
+        else:
+            yield folder
 
 
 #: What the first ``%%devscode`` answer in a kernel imports once, and what for.
@@ -713,62 +773,102 @@ def first_answer_imports(reps: int, env: dict[str, str]) -> dict[str, dict[str, 
     return {name: summary(values) for name, values in got.items()}
 
 
+def first_answer_rows(
+    server: ModelServer,
+    capture_url: str,
+    config: dict[str, Any],
+    openai_env: dict[str, str],
+    reps: int,
+) -> list[Row]:
+    """The first answer of a fresh kernel, ``%%devscode`` vs ``%%ai``, in each kind of kernel
+    (FIRST_ANSWER_KERNELS), and the same kernels running the code before the HTTP library, all
+    interleaved in one run; ratios are taken per round against that round's ``%%ai``."""
+    ask, expect = "Print the square root of two.", "math.sqrt(2)"
+    with code_before_http_library() as before:
+        sides = ["jupyter-ai", *FIRST_ANSWER_KERNELS]
+        sides += [f"before: {kind}" for kind in FIRST_ANSWER_KERNELS] if before else []
+        progress(f"first answer: {len(sides)} kinds of fresh kernel, {reps} interleaved rounds")
+        got: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+        for i in range(reps):
+            for side in rotated(sides, i):
+                asked = len(server.requests)
+                if side == "jupyter-ai":
+                    result = first_answer_in_kernel(
+                        str(PEER_PYTHON), "jupyter_ai_magics",
+                        f"%%ai openai-chat:gpt-4o-mini\n{ask}", None, openai_env, expect,
+                    )
+                else:
+                    kind = side.removeprefix("before: ")
+                    result = first_answer_in_kernel(
+                        PYTHON, "devscode_nb", f"%%devscode\n{ask}", config, openai_env, expect,
+                        kind, capture_url, before if side != kind else None,
+                    )
+                result["requests"] = len(server.requests) - asked
+                got[side].append(result)
+    peer = summary([r["ms"] for r in got["jupyter-ai"]])
+    rows = []
+    for kind in FIRST_ANSWER_KERNELS:
+        ours = got[kind]
+        ratios = summary([d["ms"] / p["ms"] for d, p in zip(ours, got["jupyter-ai"], strict=True)])
+        ms = summary([r["ms"] for r in ours])
+        answered = all(r["ok"] and r["answered"] and r["requests"] == 1
+                       for r in ours + got["jupyter-ai"])
+        detail = f"{ms['median']:.0f} ms vs {peer['median']:.0f} ms"
+        numbers: dict[str, Any] = {"ratio": ratios, "devscode_ms": ms, "peer_ms": peer,
+                                   "runs": ours, "peer_runs": got["jupyter-ai"]}
+        if before:
+            then = got[f"before: {kind}"]
+            was = summary([r["ms"] for r in then])
+            diffs = summary([a["ms"] - b["ms"] for a, b in zip(ours, then, strict=True)])
+            answered = answered and all(r["ok"] and r["answered"] for r in then)
+            detail += (f"; the code before the HTTP library (http.client, "
+                       f"{BEFORE_HTTP_LIBRARY}): {was['median']:.0f} ms = "
+                       f"{was['median'] / peer['median']:.3f}×, now {diffs['median']:+.0f} ms")
+            numbers.update(before_ms=was, added_ms=diffs, before_runs=then)
+        detail += ("; every run answered with one request" if answered
+                   else "; NOT every run answered with exactly one request")
+        rows.append(Row(
+            f"first answer, fresh kernel ({kind}): %%devscode vs %%ai",
+            f"{ratios['median']:.3f}×", spread(ratios, ".3f"), detail,
+            "≤ 0.1×", ratios["median"] <= 0.1 and answered, numbers,
+        ))
+    return rows
+
+
 def bench_peers(sizes: Sizes) -> list[Row]:
     reason = ensure_peer_venv()
     if reason:
         return [Row("%load_ext devscode_nb vs jupyter_ai_magics", "—", "", reason, "≤ 0.1×", None)]
     reps = sizes.load_reps
     progress(f"peers: %load_ext and first answer vs jupyter-ai, {reps} interleaved rounds")
-    ask = "Print the square root of two."
-    expect = "math.sqrt(2)"
-    rows = []
-    with ModelServer() as server:
-        config = json.dumps({"models": [{"title": "Bench", "provider": "openai",
-                                         "model": "gpt-4o-mini", "apiBase": server.base_url}]})
+    rows: list[Row] = []
+    with ModelServer() as server, CaptureServer() as capture:
+        config = {"models": [{"title": "Bench", "provider": "openai", "model": "gpt-4o-mini",
+                              "apiBase": server.base_url}]}
         openai_env = {"OPENAI_API_KEY": "sk-bench-not-a-key", "OPENAI_API_BASE": server.base_url,
                       "OPENAI_BASE_URL": server.base_url}
-        sides = {
-            "devscode": (PYTHON, "devscode_nb", f"%%devscode\n{ask}", config),
-            "jupyter-ai": (str(PEER_PYTHON), "jupyter_ai_magics",
-                           f"%%ai openai-chat:gpt-4o-mini\n{ask}", None),
-        }
-        for mode in ("load", "answer"):
-            got: dict[str, list[dict[str, Any]]] = {k: [] for k in sides}
-            for i in range(reps):
-                for side in rotated(list(sides), i):
-                    python, name, cell, cfg = sides[side]
-                    asked = len(server.requests)
-                    if mode == "load":
-                        result = run_peer(python, mode, {"name": name}, cfg, **openai_env)
-                    else:
-                        result = first_answer_in_kernel(python, name, cell, cfg, openai_env,
-                                                        expect)
-                    result["requests"] = len(server.requests) - asked
-                    got[side].append(result)
-            pairs = zip(got["devscode"], got["jupyter-ai"], strict=True)
-            ratios = summary([d["ms"] / p["ms"] for d, p in pairs])
-            dev = summary([r["ms"] for r in got["devscode"]])
-            peer = summary([r["ms"] for r in got["jupyter-ai"]])
-            answered = all(
-                r["ok"] and r["answered"] and r["requests"] == 1
-                for side in got.values() for r in side
-            ) if mode == "answer" else True
-            what = ("%load_ext devscode_nb vs %load_ext jupyter_ai_magics" if mode == "load"
-                    else "first answer, fresh kernel: %%devscode vs %%ai")
-            detail = f"{dev['median']:.0f} ms vs {peer['median']:.0f} ms"
-            if mode == "load":
-                detail += (f"; modules added {got['devscode'][0]['modules']} vs "
-                           f"{got['jupyter-ai'][0]['modules']}")
-            if mode == "answer":
-                detail += ("; both answered, one request each" if answered
-                           else "; NOT every run answered with exactly one request")
-            rows.append(Row(what, f"{ratios['median']:.3f}×", spread(ratios, ".3f"), detail,
-                            "≤ 0.1×", ratios["median"] <= 0.1 and answered,
-                            {"ratio": ratios, "devscode_ms": dev, "peer_ms": peer, "runs": got}))
+        got: dict[str, list[dict[str, Any]]] = {"devscode": [], "jupyter-ai": []}
+        for i in range(reps):
+            for side in rotated(list(got), i):
+                python, name = (PYTHON, "devscode_nb") if side == "devscode" else (
+                    str(PEER_PYTHON), "jupyter_ai_magics")
+                cfg = json.dumps(config) if side == "devscode" else None
+                got[side].append(run_peer(python, "load", {"name": name}, cfg, **openai_env))
+        ratios = summary([d["ms"] / p["ms"] for d, p in zip(*got.values(), strict=True)])
+        dev, peer = (summary([r["ms"] for r in runs]) for runs in got.values())
+        rows.append(Row(
+            "%load_ext devscode_nb vs %load_ext jupyter_ai_magics",
+            f"{ratios['median']:.3f}×", spread(ratios, ".3f"),
+            f"{dev['median']:.0f} ms vs {peer['median']:.0f} ms; modules added "
+            f"{got['devscode'][0]['modules']} vs {got['jupyter-ai'][0]['modules']}",
+            "≤ 0.1×", ratios["median"] <= 0.1, {"ratio": ratios, "devscode_ms": dev,
+                                               "peer_ms": peer, "runs": got},
+        ))
+        rows += first_answer_rows(server, capture.url, config, openai_env, reps)
         progress("first answer: its one-off imports in fresh kernels")
         parts = first_answer_imports(max(reps // 2, 2), openai_env)
         floor = sum(parts[name]["median"] for name in parts)
-        peer_ms = rows[-1].numbers["peer_ms"]["median"]
+        peer_ms = rows[1].numbers["peer_ms"]["median"]
         rows.append(Row(
             "first answer: a cell + its one-off imports, fresh kernel",
             f"{floor:.0f} ms", f"= {floor / peer_ms:.3f}× of %%ai's {peer_ms:.0f} ms",
