@@ -1,7 +1,7 @@
 """SPEC §6 budgets, measured as ratios against a baseline taken in the same run.
 
     .venv/bin/python benchmarks/run.py            # ~3 minutes
-    .venv/bin/python benchmarks/run.py --quick    # < 1 minute, fewer repeats, 10 000 events
+    .venv/bin/python benchmarks/run.py --quick    # ~1.5 minutes, fewer repeats, 10 000 events
     .venv/bin/python benchmarks/run.py --check    # exit 1 if any budget is missed
 
 How to read the numbers (docs/benchmarks.md has a full run and more)
@@ -1364,7 +1364,7 @@ def run_all(sizes: Sizes) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (~1.5 minutes)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a budget is missed")
     options = parser.parse_args(argv)
     sizes = QUICK if options.quick else Sizes()
