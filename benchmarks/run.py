@@ -1,6 +1,6 @@
 """SPEC §6 budgets, measured as ratios against a baseline taken in the same run.
 
-    .venv/bin/python benchmarks/run.py            # ~3 minutes
+    .venv/bin/python benchmarks/run.py            # ~4–5 minutes
     .venv/bin/python benchmarks/run.py --quick    # ~1.5 minutes, fewer repeats, 10 000 events
     .venv/bin/python benchmarks/run.py --check    # exit 1 if any budget is missed
 
