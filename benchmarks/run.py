@@ -1105,31 +1105,45 @@ def bench_deliver(sizes: Sizes) -> list[Row]:
 #: (answer bytes, seconds between 100-byte deltas): a paced answer and a fast, long one.
 STREAMS = ((60_000, 0.004), (600_000, 0.0))
 
+#: 60 KB answers whose Markdown grows as HTML (a 6-byte table row becomes 30 bytes, 30 ``>`` 30
+#: nested blockquotes, a quote 6 bytes), and HTML code as models write it: each must stay ≤ 4×.
+GROWING_ANSWERS = {
+    "table rows": "|a|b|\n|-|-|\n" + "|a|b|\n" * 10_000,
+    "nested quotes": (">" * 30 + " a\n\n") * 1_800,
+    "quotes": '"' * 60_000,
+    "links": "[a](https://example.com/) " * 2_200,
+    "HTML code in a fence": "```html\n"
+    + '<div class="row"><a href="#x">a</a></div>\n' * 1_400
+    + "```\n",
+}
+
 
 def bench_streaming(sizes: Sizes) -> Row:
     ratios, details, numbers = [], [], {}
-    for size, delay in STREAMS:
-        answer = streaming_answer(size)
+    answers = {f"{size // 1000} KB": (streaming_answer(size), delay) for size, delay in STREAMS}
+    answers.update({name: (text, 0.0) for name, text in GROWING_ANSWERS.items()})
+    for name, (answer, delay) in answers.items():
         pieces = [answer[i : i + 100] for i in range(0, len(answer), 100)]
-        progress(f"streaming a {len(answer) // 1000} KB answer into a real kernel")
+        progress(f"streaming an answer ({name}) into a real kernel")
         with ModelServer(answer=answer, pieces=pieces, delay=delay) as server:
             result = run_worker("streaming", {"base": server.base_url}, DO_NOT_TRACK="1")
         ratio = result["bytes"] / len(answer.encode())
         ratios.append(ratio)
         kinds = result["kinds"]
+        rendered = "rendered" if "display_data" in kinds else "kept as streamed text"
         details.append(
-            f"{len(answer) // 1000} KB: {result['bytes'] / 1e3:,.0f} KB sent ({ratio:.2f}×) in "
+            f"{name}: {result['bytes'] / 1e3:,.0f} KB sent ({ratio:.2f}×, {rendered}) in "
             f"{kinds.count('stream')} stream + {kinds.count('display_data')} display messages, "
             f"{result['wall_s']:.1f} s"
         )
-        numbers[str(size)] = {
+        numbers[name] = {
             "ratio": ratio,
             "answer_bytes": len(answer.encode()),
             **{k: v for k, v in result.items() if k != "stderr"},
         }
     worst = max(ratios)
     return Row(
-        "bytes to the frontend while streaming / answer bytes",
+        "bytes to the frontend while streaming / answer bytes (worst)",
         f"{worst:.2f}×",
         " · ".join(f"{r:.2f}×" for r in ratios),
         "; ".join(details),

@@ -3,13 +3,20 @@ terminal has no control or escape sequences, however the answer is written or sp
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from model_servers import streaming_answer
 
 from devscode_nb.assistant.plain_text import TerminalFilter, plain
-from devscode_nb.ipython.model_output import to_html
+from devscode_nb.ipython.model_output import (
+    FRONTEND_BYTES_CONSTANT,
+    FRONTEND_BYTES_PER_ANSWER_BYTE,
+    answer_bundle,
+    to_html,
+)
 
 HOSTILE = """Here you go <img src=x onerror="window.__pwned=1">
 <script>window.__pwned=2</script>
@@ -73,7 +80,8 @@ def test_raw_html_links_and_images_from_the_model_are_inert() -> None:
     names = [t for t, _ in tags]
     for wanted in ("table", "th", "td", "em", "code", "pre", "ul", "li", "strong", "s"):
         assert wanted in names, wanted
-    assert "print(&quot;&lt;b&gt;not bold&lt;/b&gt;&quot;)" in html
+    assert 'print("&lt;b&gt;not bold&lt;/b&gt;")' in html  # quotes in text are inert as is
+    assert 'class="language-python&quot;"' in html  # in an attribute, they stay escaped
 
 
 def test_terminal_text_keeps_newlines_and_tabs_and_nothing_else() -> None:
@@ -108,3 +116,72 @@ def test_a_sequence_split_across_pieces_is_removed_whole() -> None:
     f = TerminalFilter()
     pieces = ["a\x1b]5", "2;c;UFdORUQ", "=\x07b\x1b", "[2", "Jc\r", "\nd"]
     assert "".join(f.feed(p) for p in pieces) + f.flush() == "abc\nd"
+
+
+# --- what the frontend receives: the streamed text, then at most one rendering (SPEC §6) ----------
+
+#: Markdown that grows as HTML, 30 KB each: rendered, each would take the frontend's bytes for
+#: the answer past 4× (a 6-byte table row becomes a 30-byte one; 30 ``>`` are 30 blockquotes).
+GROWS_AS_HTML = {
+    "table rows": "|a|b|\n|-|-|\n" + "|a|b|\n" * 5_000,
+    "nested quotes": (">" * 30 + " a\n\n") * 900,
+    "emphasis": "*a* " * 7_500,
+    "links": "[a](https://example.com/) " * 1_100,
+    "characters HTML escapes": '"<&>' * 7_500,
+}
+
+#: Answers as models write them: prose, code, HTML code in a fence, the hostile answer above.
+AS_MODELS_WRITE = {
+    "prose and code": streaming_answer(60_000),
+    "HTML code in a fence": "```html\n" + '<div class="row"><a href="#x">a</a></div>\n' * 1_300
+    + "```\n",
+    "the hostile answer": HOSTILE * 40,
+    "one word": "Hello",
+}
+
+
+def frontend_bytes(answer: str) -> int:
+    """What the frontend is sent for ``answer``: the streamed text, and the final display where
+    there is one, as the JSON of Jupyter messages' content."""
+    sent = len(json.dumps({"name": "stdout", "text": plain(answer)}).encode())
+    bundle = answer_bundle(answer)
+    if bundle is not None:
+        sent += len(json.dumps({"wait": True}).encode())  # clear_output
+        content = {"data": bundle, "metadata": {}, "transient": {}}
+        sent += len(json.dumps(content, ensure_ascii=False).encode())
+    return sent
+
+
+def allowed(answer: str) -> int:
+    return FRONTEND_BYTES_PER_ANSWER_BYTE * len(answer.encode()) + FRONTEND_BYTES_CONSTANT
+
+
+def test_an_answer_that_would_grow_past_4x_as_html_keeps_its_streamed_text() -> None:
+    for name, answer in GROWS_AS_HTML.items():
+        assert answer_bundle(answer) is None, name
+        assert frontend_bytes(answer) <= 2 * len(answer.encode()), name
+
+
+def test_answers_as_models_write_them_are_rendered_within_4x() -> None:
+    assert FRONTEND_BYTES_PER_ANSWER_BYTE == 4  # SPEC §6
+    for name, answer in AS_MODELS_WRITE.items():
+        bundle = answer_bundle(answer)
+        assert bundle is not None, name
+        assert bundle["text/plain"] == plain(answer)
+        assert_inert(bundle["text/html"])
+        assert frontend_bytes(answer) <= allowed(answer), name
+    big = AS_MODELS_WRITE["prose and code"]
+    assert frontend_bytes(big) <= 4 * len(big.encode())  # the constant matters only when small
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list('ab |-*_>#`[]()<>&"\'\n\t:/!~')), max_size=40),
+    st.integers(min_value=1, max_value=1_500),
+)
+def test_no_answer_takes_the_frontend_past_4x_its_size(unit: str, times: int) -> None:
+    answer = unit * times  # long enough for growth to outweigh the constant
+    assert frontend_bytes(answer) <= allowed(answer)
+    bundle = answer_bundle(answer)
+    if bundle is not None:
+        assert_inert(bundle["text/html"])

@@ -54,6 +54,22 @@ def test_a_60_kb_answer_streams_once_and_renders_once(tmp_path, capture) -> None
     assert ratio <= 4
 
 
+def test_an_answer_that_would_grow_past_4x_as_html_stays_the_streamed_text(
+    tmp_path, capture
+) -> None:
+    answer = "|a|b|\n|-|-|\n" + "|a|b|\n" * 10_000  # 60 KB of table rows: 8× as HTML
+    pieces = [answer[i : i + 600] for i in range(0, len(answer), 600)]
+    with ModelServer(answer=answer, pieces=pieces) as server, start_kernel(
+        tmp_path, server, capture
+    ) as k:
+        r = k.execute("%%devscode\nsummarise", allow_stdin=True, timeout=120).raise_for_error()
+    kinds = {m["msg_type"] for m in r.messages if m["msg_type"] in DISPLAY}
+    streamed = "".join(m["content"]["text"] for m in r.messages if m["msg_type"] == "stream")
+    assert streamed.rstrip("\n") == answer.rstrip("\n")  # shown, as text
+    assert kinds == {"stream"}  # not cleared, not rendered
+    assert frontend_bytes(r.messages) <= 2 * len(answer.encode())
+
+
 def test_a_20_mb_stream_is_cut_by_the_size_limit(tmp_path, capture) -> None:
     piece = "0123456789abcdef" * 256  # 4 KB
     with ModelServer(pieces=[piece] * 5_000) as server, start_kernel(

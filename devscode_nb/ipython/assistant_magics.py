@@ -26,10 +26,9 @@ from devscode_nb.assistant import (
     Suggestion,
     TerminalFilter,
     display_url,
-    plain,
 )
 from devscode_nb.ipython.magics import UsageError, split_words
-from devscode_nb.ipython.model_output import to_html
+from devscode_nb.ipython.model_output import answer_bundle
 
 #: Frontends that cannot take ``set_next_input`` (the payload is ignored there).
 NO_NEXT_INPUT = frozenset({"vscode", "colab"})
@@ -343,12 +342,13 @@ class _Stream:
     def finish(self, text: str | None = None) -> None:
         """The final state; ``text`` is the whole answer (or what arrived before an error)."""
         self._write(self.filter.flush())
-        if self.replace and text and text.strip():
+        bundle = answer_bundle(text) if self.replace and text and text.strip() else None
+        if bundle is not None:
             from IPython.display import clear_output, display
 
             sys.stdout.flush()
             clear_output(wait=True)
-            display({"text/html": to_html(text), "text/plain": plain(text)}, raw=True)
+            display(bundle, raw=True)
         elif self.streamed:
             sys.stdout.write("\n")
             sys.stdout.flush()

@@ -10,11 +10,17 @@
   titles, screen clears, concealed text, cursor moves, bidi overrides), keeping newlines and
   tabs, for terminals and for text outputs (which frontends run through an ANSI interpreter).
 
+- :func:`answer_bundle` is the final display of an answer that was streamed as text: the HTML
+  and the plain text, unless that would take what the frontend receives for the answer past
+  4× its size (SPEC §6). Markdown can grow a lot as HTML (a table row of 6 bytes becomes 30, a
+  line of 30 ``>`` becomes 30 nested blockquotes), so such an answer keeps its streamed text.
+
 markdown-it-py is imported on the first rendering only.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from html import escape
@@ -26,9 +32,40 @@ from devscode_nb.assistant import plain
 _SAFE_LINK = re.compile(r"^(?:https?://|mailto:|#)", re.IGNORECASE)
 
 
+#: What the frontend may receive for an answer, streamed text and final display together: this
+#: many bytes per byte of the answer (SPEC §6), plus a constant (what a short answer needs).
+FRONTEND_BYTES_PER_ANSWER_BYTE = 4
+FRONTEND_BYTES_CONSTANT = 2048
+#: Of that constant, what the messages' own fields take (the clear and display messages', and
+#: those of the stream messages ipykernel batches the text into, a few a second).
+_MESSAGE_FIELDS = 1024
+
+#: A tag, or a quote escaped in text (where a quote is inert, so it is sent as itself).
+_TAG_OR_QUOTE = re.compile(r"(<[^>]*>)|&quot;")
+
+
 def to_html(markdown: str) -> str:
     """The answer's Markdown as inert HTML (see the module docstring)."""
-    return f'<div class="devscode-nb-answer">{_renderer().render(plain(markdown))}</div>'
+    html = _renderer().render(plain(markdown))
+    # markdown-it escapes " everywhere; only attribute values (inside tags) need it.
+    html = _TAG_OR_QUOTE.sub(lambda m: m.group(1) or '"', html)
+    return f'<div class="devscode-nb-answer">{html}</div>'
+
+
+def answer_bundle(text: str) -> dict[str, str] | None:
+    """The final display of ``text``, already streamed as plain text: inert HTML with the plain
+    text as fallback, or ``None`` where the stream and this display together would be more than
+    the frontend may receive for it (the streamed text then stays as the answer)."""
+    shown = plain(text)
+    bundle = {"text/html": to_html(text), "text/plain": shown}
+    allowed = FRONTEND_BYTES_PER_ANSWER_BYTE * len(text.encode()) + FRONTEND_BYTES_CONSTANT
+    streamed = _json_bytes(shown) + _MESSAGE_FIELDS
+    return bundle if streamed + sum(map(_json_bytes, bundle.values())) <= allowed else None
+
+
+def _json_bytes(text: str) -> int:
+    """Bytes ``text`` takes in a Jupyter message (JSON, UTF-8)."""
+    return len(json.dumps(text, ensure_ascii=False).encode())
 
 
 def _safe_link(url: str) -> bool:
