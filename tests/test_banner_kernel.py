@@ -175,6 +175,33 @@ def test_opt_out_click_saves_stops_sending_and_confirms_with_undo(tmp_path: Path
             assert urls(capture.wait_for(before + 1))[before:] == ["devscode-nb://help"]
 
 
+def focused(msgs: list[dict[str, Any]]) -> list[str]:
+    """The widgets the kernel asked the frontend to focus (ipywidgets' ``focus()``)."""
+    return [
+        m["content"]["comm_id"]
+        for m in msgs
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["data"].get("method") == "custom"
+        and m["content"]["data"].get("content") == {"do": "focus"}
+    ]
+
+
+def test_the_focus_follows_a_click_to_the_button_that_takes_its_place(tmp_path: Path) -> None:
+    """On a keyboard: Enter on "Opt out" lands on "Undo", and Enter there on "Opt out" again;
+    a click that leaves no button (a banner of a reloaded session) moves nothing."""
+    with CaptureServer() as capture:
+        env = make_env(tmp_path / "env", capture, CONFIG)
+        with KernelHarness(env, cwd=tmp_path) as k:
+            run(k, LOAD)
+            assert focused(k.click(k.button("Opt out").model_id)) == [k.button("Undo").model_id]
+            assert focused(k.click(k.button("Undo").model_id)) == [k.button("Opt out").model_id]
+            old = k.button("Opt out").model_id
+            run(k, "%reload_ext devscode_nb")
+            msgs = k.click(old)
+            assert "was reloaded after this banner" in banner_html(k)
+            assert focused(msgs) == []
+
+
 def test_got_it_is_remembered_across_kernels_and_leaves_config_json_alone(tmp_path: Path) -> None:
     with CaptureServer() as capture:
         env = make_env(tmp_path / "env", capture, CONFIG_NO_KEY)

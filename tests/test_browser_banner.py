@@ -189,3 +189,44 @@ def test_the_banner_in_a_browser(tmp_path: Path, frontend: str) -> None:
         f"{n_requests} requests, {len(blocked)} non-loopback blocked; "
         f"{len(shots.paths)} screenshots in test-artifacts/"
     )
+
+
+FOCUSED_BANNER_BUTTON = """() => { const e = document.activeElement;
+    return e && e.closest('.devscode-nb-banner') ? e.textContent.trim() : null; }"""
+
+
+def test_the_banner_from_the_keyboard(tmp_path: Path) -> None:
+    """Shown, the banner takes no focus (typing goes on where it was). Focused and pressed,
+    "Opt out" gives way to "Undo", which has the focus: pressing again undoes, and the focus is
+    on "Opt out" again. Enter and Space press a button as a mouse click does (JupyterLab does
+    not take them for its own shortcuts there)."""
+    with CaptureServer() as capture:
+        env = isolated_env(tmp_path / "env")
+        profile = Path(env["IPYTHONDIR"]) / "profile_default"
+        profile.mkdir(parents=True)
+        (profile / "ipython_config.py").write_text(
+            "c.DevscodeTelemetry.api_key = 'phc_browser_test'\n"
+            f"c.DevscodeTelemetry.host = {capture.url!r}\n"
+        )
+        config = Path(env["HOME"]) / ".devscode" / "config.json"
+        config.parent.mkdir(parents=True)
+        config.write_text(CONFIG)
+        with lab_session(tmp_path / "lab", env=env, failure_screenshot="keyboard") as lab:
+            write_notebook(lab.root_dir / "keys.ipynb", ["%load_ext devscode_nb"])
+            lab.open_notebook("keys.ipynb")
+            lab.run_all_cells()
+            lab.button("Got it").wait_for(state="visible")
+            assert lab.page.evaluate(FOCUSED_BANNER_BUTTON) is None  # shown, not focused
+
+            lab.button("Opt out").focus()
+            lab.page.keyboard.press("Enter")
+            lab.wait_for_output("Telemetry is off. Saved in")
+            wait_until(lambda: lab.page.evaluate(FOCUSED_BANNER_BUTTON) == "Undo", timeout=10)
+            wait_until(lambda: config.read_bytes() == CONFIG_OFF.encode(), timeout=10)
+
+            lab.page.keyboard.press("Space")
+            lab.wait_for_output("Telemetry is on again")
+            wait_until(lambda: lab.page.evaluate(FOCUSED_BANNER_BUTTON) == "Opt out", timeout=10)
+            wait_until(lambda: config.read_bytes() == CONFIG.encode(), timeout=10)
+            lab.screenshot("banner-keyboard-undone.png")
+            assert lab.external_let_through == [], lab.external_let_through

@@ -274,7 +274,7 @@ class Banner:
                 description=label,
                 layout=ipywidgets.Layout(width="auto", height="auto", margin="0 8px 4px 0"),
             )
-            button.on_click(lambda _button: self._safely(action))
+            button.on_click(lambda clicked: self._click(clicked, action))
             self._buttons[label] = button
         return self._buttons[label]
 
@@ -345,6 +345,16 @@ class Banner:
                 self.problem = f"Something went wrong: {type(err).__name__}: {err}"
                 self._render()
                 self._publish()
+
+    def _click(self, button: Any, action: Callable[[], None]) -> None:
+        """A button's action; where it took that button away ("Opt out" becomes "Undo"), the
+        focus goes to the first button shown now, so someone on a keyboard keeps their place
+        (the browser would otherwise drop it on the page)."""
+        self._safely(action)
+        row = self._row
+        if row is not None and row.children and button not in row.children:
+            with contextlib.suppress(Exception):
+                row.children[0].focus()
 
     def _stale(self, how: str) -> None:
         then = (
