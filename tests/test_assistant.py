@@ -362,6 +362,18 @@ def test_unreachable(sending_shell, capture, global_dir, capsys):
     assert gen["$ai_is_error"] is True and "$ai_http_status" not in gen
 
 
+def test_an_apiBase_that_is_not_a_url_breaks_no_cell(sending_shell, global_dir, capsys):
+    models_config(global_dir, {"title": "Typo", "provider": "openai", "model": "demo",
+                               "apiBase": "http://bob:s3cret@localhost:11434O/v1"})
+    assert run(sending_shell, "%devscode models").success
+    listed = capsys.readouterr()
+    assert "'Typo'" in listed.out and "(not a valid URL)" in listed.out
+    assert "s3cret" not in listed.out + listed.err and listed.err == ""
+    assert run(sending_shell, "%%devscode\nhello").success
+    line = one_error_line(capsys)
+    assert 'apiBase of model "Typo" is not an http(s) URL' in line and "s3cret" not in line
+
+
 @pytest.mark.parametrize(
     ("fault", "status", "says"),
     [

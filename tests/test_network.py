@@ -194,6 +194,49 @@ def test_a_proxy_that_refuses_names_the_setting_and_the_model(server: ModelServe
     assert server.requests == []
 
 
+@pytest.mark.parametrize(
+    ("where", "proxy", "says"),
+    [
+        ("requestOptions", "socks5://bob:pr0xy-s3cret@127.0.0.1:1080",
+         "Cannot use the proxy socks5://127.0.0.1:1080 for \"Corp\" (socks5:// proxies are not "
+         "supported; use an http:// or https:// proxy)"),
+        ("ALL_PROXY", "socks5h://127.0.0.1:1080", "(socks5h:// proxies are not supported"),
+        ("requestOptions", "http://bob:pr0xy-s3cret@proxy.corp:31 28",
+         'The proxy for "Corp" is not a URL (it may hold a password, so it is not shown)'),
+        ("HTTP_PROXY", "http://[proxy.corp", 'The proxy for "Corp" is not a URL'),
+    ],
+)
+def test_a_proxy_that_cannot_be_used_says_why_in_one_line_without_its_password(
+    server: ModelServer, monkeypatch: pytest.MonkeyPatch, where: str, proxy: str, says: str
+) -> None:
+    if where == "requestOptions":
+        model = model_for(server, proxy=proxy)
+    else:
+        monkeypatch.setenv(where, proxy)
+        model = model_for(server)
+        monkeypatch.setenv("NO_PROXY", "example.com")  # the loopback server is not exempt
+    error = failure(model)
+    assert error.kind == "proxy" and says in str(error), str(error)
+    assert "requestOptions.proxy" in str(error) and "ALL_PROXY" in str(error)
+    assert "pr0xy-s3cret" not in str(error) and "bob" not in str(error)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "base", ["http://127.0.0.1:99999/v1", "http://[::1/v1", "http://u:pw@localhost:port/v1",
+             "ftp://127.0.0.1/v1", "http:///v1"],
+)
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "azure"])
+def test_an_apiBase_that_is_not_a_url_is_one_line_naming_it(base: str, provider: str) -> None:
+    entry = {"title": "Corp", "provider": provider, "model": "demo", "apiKey": KEY,
+             "apiBase": base, "deployment": "d"}
+    (model,) = resolve_models({"models": [entry]}, {})
+    error = failure(model)
+    assert error.kind == "unreachable", str(error)
+    assert str(error).startswith('apiBase of model "Corp" is not an http(s) URL')
+    assert "pw@" not in str(error)
+
+
 def test_a_proxy_that_wants_a_password_says_so_and_accepts_it(
     server: ModelServer, https_server: ModelServer, ca_file: str
 ) -> None:

@@ -340,11 +340,12 @@ def _send(
 ) -> tuple[urllib3.PoolManager, urllib3.BaseHTTPResponse]:
     import urllib3
 
-    from .session import make_pool
+    from .session import make_pool, proxy_for
 
     options = target.model.request_options
     payload = json.dumps({**body, **options.extra_body}).encode("utf-8")
-    pool, target.proxy = make_pool(target.url, options, target.env)
+    target.proxy = proxy_for(target.url, options, target.env)  # named in errors, even its own
+    pool = make_pool(target.url, target.proxy, options, target.env)
     try:
         with warnings.catch_warnings():  # verifySsl: false is the person's choice, not noise
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
@@ -388,6 +389,8 @@ def _failure(
     from .session import SettingError
 
     if isinstance(exc, SettingError):  # nothing was sent
+        if exc.setting == "proxy":
+            return target.error("proxy", f'The proxy for "{target.model.title}" {exc}')
         return target.error("tls", f'{exc.setting} of "{target.model.title}": {exc}')
     if isinstance(exc, OverlongEvent):
         return target.error(
@@ -420,12 +423,24 @@ def _failure(
             http_status=status,
             progress=progress,
         )
-    if response is None and has(uex.LocationValueError, uex.ProxySchemeUnknown):
+    if response is None and target.proxy and has(uex.LocationValueError, uex.ProxySchemeUnknown):
+        scheme = target.proxy.partition("://")[0].lower() if "://" in target.proxy else ""
+        why = (
+            f"{scheme}:// proxies are not supported; use an http:// or https:// proxy"
+            if has(uex.ProxySchemeUnknown)
+            else "not a proxy URL; write it as http://host:port"
+        )
         return target.error(
-            "proxy" if target.proxy else "unreachable",
-            f'Cannot use {"the proxy" if target.proxy else "the address"} of "'
-            f'{target.model.title}" ({exc}): check '
-            f'{"requestOptions.proxy (or HTTPS_PROXY)" if target.proxy else "apiBase"}',
+            "proxy",
+            f'Cannot use the proxy {display_url(target.proxy)} for "{target.model.title}" '
+            f"({why}): check requestOptions.proxy and the HTTPS_PROXY, HTTP_PROXY and ALL_PROXY "
+            "variables, or add the host to requestOptions.noProxy (or NO_PROXY)",
+            latency_s=time.monotonic() - progress.started,
+        )
+    if response is None and has(uex.LocationValueError):
+        return target.error(
+            "unreachable",
+            f'Cannot use the address of "{target.model.title}" ({exc}): check apiBase',
             latency_s=time.monotonic() - progress.started,
         )
     if response is None and isinstance(exc, (ValueError, TypeError)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from .base import DEFAULT_CONFIG_HINT, ModelConfig, ProviderError, check_key
 from .options import merged, request_options
@@ -220,12 +220,17 @@ def base_url(model: ModelConfig) -> str:
             f'Provider "{model.provider}" of model "{model.title}" has no default address: '
             f'set "apiBase"{example} for it in {model.config_path}',
         )
-    parts = urlsplit(base.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts: SplitResult | None
+    try:
+        parts = urlsplit(base.strip())
+        parts.port  # noqa: B018 (a port that is not a number from 0 to 65535 raises here)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProviderError(
             "unreachable",
-            f'apiBase of model "{model.title}" is not an http(s) URL: fix it in '
-            f"{model.config_path}",
+            f'apiBase of model "{model.title}" is not an http(s) URL with a host (and a port '
+            f"from 1 to 65535): fix it in {model.config_path}",
         )
     if model.provider == "azure":  # the resource's root; the deployment path is added per call
         path = parts.path.rstrip("/").removesuffix("/openai")
@@ -235,13 +240,17 @@ def base_url(model: ModelConfig) -> str:
 
 
 def display_url(url: str) -> str:
-    """``url`` without credentials or query, fit for an error message."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if ":" in netloc:
-        netloc = f"[{netloc}]"
-    if parts.port:
-        netloc += f":{parts.port}"
+    """``url`` without credentials or query, fit for an error message (never raises: an
+    address that is not a URL is shown as such, since it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if parts.port:
+            netloc += f":{parts.port}"
+    except ValueError:
+        return "(not a valid URL)"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 

@@ -179,11 +179,11 @@ def _reason(exc: OSError) -> object:
 
 
 def make_pool(
-    url: str, options: RequestOptions, env: Mapping[str, str]
-) -> tuple[urllib3.PoolManager, str | None]:
-    """A pool for one request to ``url`` and the proxy it goes through (``None``: direct)."""
+    url: str, proxy: str | None, options: RequestOptions, env: Mapping[str, str]
+) -> urllib3.PoolManager:
+    """A pool for one request to ``url`` through ``proxy`` (``None``: direct; see
+    :func:`proxy_for`)."""
     kwargs: dict[str, Any] = {"retries": False, "num_pools": 1}
-    proxy = proxy_for(url, options, env)
     if url.lower().startswith("https:") or (proxy or "").lower().startswith("https:"):
         context = ssl_context(options, env)
         kwargs.update(
@@ -191,8 +191,15 @@ def make_pool(
             cert_reqs=ssl.CERT_REQUIRED if options.verify_ssl else ssl.CERT_NONE,
         )
     if proxy is None:
-        return urllib3.PoolManager(**kwargs), None
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        return urllib3.PoolManager(**kwargs)
+    try:
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        raise SettingError(
+            "proxy", "is not a URL (it may hold a password, so it is not shown): write it as "
+            "http://host:port in requestOptions.proxy, HTTPS_PROXY, HTTP_PROXY or ALL_PROXY"
+        ) from None
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         kwargs["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=credentials)
@@ -202,4 +209,4 @@ def make_pool(
     address = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
     if parts.port:
         address += f":{parts.port}"
-    return urllib3.ProxyManager(address, **kwargs), proxy
+    return urllib3.ProxyManager(address, **kwargs)
