@@ -350,6 +350,42 @@ def test_a_missing_ca_bundle_is_a_setting_error_and_nothing_is_sent(
     assert error.latency_s is None and https_server.requests == []
 
 
+@pytest.mark.timeout(60)  # what this guards against is waiting for ever
+@pytest.mark.parametrize("where", ["caBundlePath", "clientCertificate", "SSL_CERT_FILE",
+                                   "REQUESTS_CA_BUNDLE"])
+@pytest.mark.parametrize("what", ["a FIFO", "a device", "a 20 GB file"])
+def test_a_certificate_path_that_is_no_pem_file_is_refused_before_it_is_read(
+    https_server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    where: str, what: str,
+) -> None:
+    """OpenSSL reads a CA or certificate file to its end: a FIFO (no writer) or a device would
+    keep the cell waiting for ever, a huge file would take its time and memory."""
+    if what == "a FIFO":
+        path = tmp_path / "corporate-ca.pem"
+        os.mkfifo(path)
+    elif what == "a device":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "corporate-ca.pem"
+        with path.open("wb") as f:
+            f.truncate(20 * 1024**3)  # sparse: no disk used
+    options: dict[str, Any] = {}
+    if where == "caBundlePath":
+        options["caBundlePath"] = str(path)
+    elif where == "clientCertificate":
+        options["clientCertificate"] = {"cert": str(path), "key": str(path)}
+    else:
+        monkeypatch.setenv(where, str(path))
+    started = time.monotonic()
+    error = failure(model_for(https_server, **options))
+    assert time.monotonic() - started < 30
+    setting = where if where.isupper() else f"requestOptions.{where}"
+    assert error.kind == "tls" and str(error).startswith(f'{setting} of "Corp": {path} is ')
+    assert ("not a regular file" in str(error)) == (what != "a 20 GB file")
+    assert "give the path of a PEM file" in str(error)
+    assert https_server.requests == []
+
+
 @pytest.fixture(scope="module")
 def client_ca() -> trustme.CA:
     return trustme.CA()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import stat
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -94,14 +95,14 @@ def _environ_proxies(env: Mapping[str, str]) -> dict[str, str]:
 
 def ssl_context(options: RequestOptions, env: Mapping[str, str]) -> ssl.SSLContext:
     """The TLS context for ``options``: system roots plus the extra bundles, client cert loaded."""
-    extra = [*options.ca_bundle_paths]
-    extra += [env[name] for name in CA_BUNDLE_ENV if env.get(name, "").strip()]
+    extra = [(path, "requestOptions.caBundlePath") for path in options.ca_bundle_paths]
+    extra += [(env[name], name) for name in CA_BUNDLE_ENV if env.get(name, "").strip()]
     cert = options.client_certificate
     # OpenSSL reads SSL_CERT_FILE/SSL_CERT_DIR from the process environment itself when the
     # context loads its defaults; another mapping's values are loaded explicitly.
     own = env is os.environ
     key = (
-        tuple((p, _mtime(p)) for p in extra),
+        tuple((path, _mtime(path), setting) for path, setting in extra),
         options.verify_ssl,
         (cert.cert, cert.key, cert.passphrase, _mtime(cert.cert)) if cert else None,
         env.get("SSL_CERT_FILE"),
@@ -122,6 +123,8 @@ def _mtime(path: str) -> float | None:
 def _context(key: tuple[Any, ...]) -> ssl.SSLContext:
     """Built once per distinct setting: loading roots costs milliseconds."""
     extra, verify, cert, cert_file, cert_dir, own = key
+    if cert_file and os.path.exists(cert_file):  # OpenSSL would read it, and wait on a FIFO
+        _pem_file(cert_file, "SSL_CERT_FILE")
     if verify:
         ctx = ssl.create_default_context()
         if not own and (cert_file or cert_dir):
@@ -133,14 +136,17 @@ def _context(key: tuple[Any, ...]) -> ssl.SSLContext:
                 pass
             else:
                 ctx.load_verify_locations(cafile=certifi.where())
-        for path, _ in extra:
-            _load_bundle(ctx, os.path.expanduser(path))
+        for path, _, setting in extra:
+            _load_bundle(ctx, os.path.expanduser(path), setting)
     else:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     if cert is not None:
         cert_path, key_path, passphrase, _ = cert
+        for path in (cert_path, key_path):
+            if path:
+                _pem_file(os.path.expanduser(path), "requestOptions.clientCertificate")
         try:
             ctx.load_cert_chain(
                 os.path.expanduser(cert_path),
@@ -161,7 +167,34 @@ def _system_dir() -> bool:
     return bool(capath) and os.path.isdir(capath) and any(os.scandir(capath))
 
 
-def _load_bundle(ctx: ssl.SSLContext, path: str) -> None:
+#: More than any certificate bundle holds (Mozilla's whole set is about 220 KB).
+MAX_PEM_BYTES = 16 * 1024 * 1024
+
+
+def _pem_file(path: str, setting: str) -> None:
+    """Refuse what OpenSSL must not be handed: a FIFO or a device would keep the cell waiting
+    for ever (OpenSSL reads until the end), a huge file would take its time and memory."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # OpenSSL says what is missing, in its own words
+    if not stat.S_ISREG(info.st_mode):
+        raise SettingError(
+            setting,
+            f"{path} is not a regular file (a FIFO, a device?), so it is not read: give the "
+            "path of a PEM file",
+        )
+    if info.st_size > MAX_PEM_BYTES:
+        raise SettingError(
+            setting,
+            f"{path} is {info.st_size:,} bytes, more than any PEM file holds, so it is not "
+            "read: give the path of a PEM file",
+        )
+
+
+def _load_bundle(ctx: ssl.SSLContext, path: str, setting: str) -> None:
+    if not os.path.isdir(path):
+        _pem_file(path, setting)
     try:
         if os.path.isdir(path):
             ctx.load_verify_locations(capath=path)
@@ -169,7 +202,7 @@ def _load_bundle(ctx: ssl.SSLContext, path: str) -> None:
             ctx.load_verify_locations(cafile=path)
     except (OSError, ssl.SSLError) as exc:
         raise SettingError(
-            "requestOptions.caBundlePath",
+            setting,
             f"cannot read the CA bundle {path} ({_reason(exc)}): give the path of a PEM file",
         ) from None
 
