@@ -222,9 +222,10 @@ PREFIX_WORDS = {w for prefix in PREFIXES for w in _WORD.findall(prefix.lower())}
 @settings(max_examples=500)
 @given(
     stem=st.sampled_from(_PUBLIC_STEMS),
-    # A public word or a public prefix (``openrouter``, ``meta-llama``) is not private.
+    # A public word or a public prefix (``openrouter``, ``meta-llama``) is not private, nor is
+    # "custom", what a private name is sent as.
     private=st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=12).filter(
-        lambda w: w not in WORDS and w not in PREFIX_WORDS
+        lambda w: w not in WORDS and w not in PREFIX_WORDS and w != "custom"
     ),
     shape=st.sampled_from(
         [
