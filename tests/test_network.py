@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import signal
 import socket
@@ -638,6 +639,23 @@ def test_gemini_through_its_openai_compatible_endpoint(server: ModelServer) -> N
 
 
 # -- cost -----------------------------------------------------------------------------------
+
+
+def test_our_requests_log_nothing_under_a_notebooks_debug_logging(
+    server: ModelServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``logging.basicConfig(level=logging.DEBUG)`` in a notebook: urllib3 says nothing of our
+    requests (ok or failed), and still logs the notebook's own, on the same thread."""
+    import urllib3
+
+    caplog.set_level(logging.DEBUG)
+    assert chat(model_for(server), ASK, timeout=5).text == DEFAULT_ANSWER
+    with refusing_port() as port:
+        failure(model_for(server, proxy=f"http://127.0.0.1:{port}"))
+    assert [r for r in caplog.records if r.name.startswith("urllib3")] == []
+    with urllib3.PoolManager() as pool:  # the notebook's own traffic: logged as configured
+        pool.request("POST", f"{server.base_url}/chat/completions", body=b"{}")
+    assert [r for r in caplog.records if r.name.startswith("urllib3")]
 
 
 def test_the_http_library_is_imported_on_the_first_request_only(

@@ -303,7 +303,10 @@ def ask(
             first_text_s=progress.first_text_s,
         )
 
-    return exchange(target, headers, body, progress, handle)
+    from .quiet import quiet
+
+    with quiet():
+        return exchange(target, headers, body, progress, handle)
 
 
 def _close(pool: urllib3.PoolManager | None, response: Response | None) -> None:
