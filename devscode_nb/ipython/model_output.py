@@ -46,7 +46,12 @@ _TAG_OR_QUOTE = re.compile(r"(<[^>]*>)|&quot;")
 
 def to_html(markdown: str) -> str:
     """The answer's Markdown as inert HTML (see the module docstring)."""
-    html = _renderer().render(plain(markdown))
+    return _render(plain(markdown))
+
+
+def _render(clean: str) -> str:
+    """``to_html`` of text already without control sequences."""
+    html = _renderer().render(clean)
     # markdown-it escapes " everywhere; only attribute values (inside tags) need it.
     html = _TAG_OR_QUOTE.sub(lambda m: m.group(1) or '"', html)
     return f'<div class="devscode-nb-answer">{html}</div>'
@@ -57,7 +62,7 @@ def answer_bundle(text: str) -> dict[str, str] | None:
     text as fallback, or ``None`` where the stream and this display together would be more than
     the frontend may receive for it (the streamed text then stays as the answer)."""
     shown = plain(text)
-    bundle = {"text/html": to_html(text), "text/plain": shown}
+    bundle = {"text/html": _render(shown), "text/plain": shown}
     allowed = FRONTEND_BYTES_PER_ANSWER_BYTE * len(text.encode()) + FRONTEND_BYTES_CONSTANT
     streamed = _json_bytes(shown) + _MESSAGE_FIELDS
     return bundle if streamed + sum(map(_json_bytes, bundle.values())) <= allowed else None

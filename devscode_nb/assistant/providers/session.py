@@ -123,7 +123,7 @@ def _mtime(path: str) -> float | None:
 def _context(key: tuple[Any, ...]) -> ssl.SSLContext:
     """Built once per distinct setting: loading roots costs milliseconds."""
     extra, verify, cert, cert_file, cert_dir, own = key
-    if cert_file and os.path.exists(cert_file):  # OpenSSL would read it, and wait on a FIFO
+    if cert_file:  # OpenSSL would read it, and wait on a FIFO
         _pem_file(cert_file, "SSL_CERT_FILE")
     if verify:
         ctx = ssl.create_default_context()
@@ -193,10 +193,11 @@ def _pem_file(path: str, setting: str) -> None:
 
 
 def _load_bundle(ctx: ssl.SSLContext, path: str, setting: str) -> None:
-    if not os.path.isdir(path):
+    folder = os.path.isdir(path)
+    if not folder:
         _pem_file(path, setting)
     try:
-        if os.path.isdir(path):
+        if folder:
             ctx.load_verify_locations(capath=path)
         else:
             ctx.load_verify_locations(cafile=path)
